@@ -1,0 +1,151 @@
+"""The tables. Versions are intervals: one row per distinct state of a path.
+
+A version is valid from ``first_snapshot`` (the snapshot that first saw it) until
+``gone_snapshot`` (the snapshot that saw it removed or changed), or still open when that is
+NULL. An unchanged poll writes one snapshot row and nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, Text, text
+from sqlmodel import Field, SQLModel
+
+from monitor.store.types import PathText, UTCDateTime
+
+SNAPSHOT_STATUSES = ("complete", "partial", "failed", "suspect")
+BATCH_STATUSES = ("open", "settled")
+REVIEW_STATUSES = ("new", "reviewed", "flagged", "dismissed")
+
+
+class Target(SQLModel, table=True):
+    """A configured target as the database knows it (the config is the source of truth)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    kind: str = Field(max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Snapshot(SQLModel, table=True):
+    """The recorded result of one poll."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    target_id: int = Field(foreign_key="target.id", index=True)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(max_length=16)
+    #: False for a suspect snapshot that is held: its listing is kept but not applied.
+    applied: bool = True
+    error: str | None = Field(default=None, sa_type=Text)
+    #: JSON list of {"path", "reason"} for folders whose listing failed.
+    failed_folders: str | None = Field(default=None, sa_type=Text)
+    #: JSON object of facts about the crawl (requests, bytes, server, ...).
+    info: str | None = Field(default=None, sa_type=Text)
+    files: int = Field(default=0, sa_type=BigInteger)
+    dirs: int = Field(default=0, sa_type=BigInteger)
+    total_bytes: int = Field(default=0, sa_type=BigInteger)
+    skipped: int = Field(default=0, sa_type=BigInteger)
+    added: int = Field(default=0, sa_type=BigInteger)
+    removed: int = Field(default=0, sa_type=BigInteger)
+    modified: int = Field(default=0, sa_type=BigInteger)
+    moved: int = Field(default=0, sa_type=BigInteger)
+    #: A held suspect listing, zlib-compressed JSON, until it is accepted or superseded.
+    held_listing: bytes | None = Field(default=None, sa_type=LargeBinary)
+    accepted_by: str | None = Field(default=None, max_length=200)
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Version(SQLModel, table=True):
+    """One state of one path, valid from first_snapshot until gone_snapshot."""
+
+    __table_args__ = (
+        Index("ix_version_target_first", "target_id", "first_snapshot"),
+        Index("ix_version_target_gone", "target_id", "gone_snapshot"),
+        Index("ix_version_target_path", "target_id", "path"),
+        Index(
+            "uq_version_open",
+            "target_id",
+            "path",
+            unique=True,
+            sqlite_where=text("gone_snapshot IS NULL"),
+            postgresql_where=text("gone_snapshot IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    target_id: int = Field(foreign_key="target.id")
+    path: str = Field(sa_type=PathText)
+    type: str = Field(max_length=4)
+    size: int | None = Field(default=None, sa_type=BigInteger)
+    mtime_ns: int | None = Field(default=None, sa_type=BigInteger)
+    etag: str | None = Field(default=None, sa_type=Text)
+    sha256: str | None = Field(default=None, max_length=64)
+    first_snapshot: int = Field(foreign_key="snapshot.id")
+    gone_snapshot: int | None = Field(default=None, foreign_key="snapshot.id")
+
+
+class Batch(SQLModel, table=True):
+    """New or changed files of one target that arrived together in one folder."""
+
+    __table_args__ = (Index("ix_batch_target_folder_status", "target_id", "folder", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    target_id: int = Field(foreign_key="target.id")
+    folder: str = Field(sa_type=PathText)
+    status: str = Field(default="open", max_length=16)
+    review: str = Field(default="new", max_length=16, index=True)
+    first_snapshot: int = Field(foreign_key="snapshot.id")
+    last_snapshot: int = Field(foreign_key="snapshot.id")
+    opened_at: datetime = Field(sa_type=UTCDateTime)
+    last_change_at: datetime = Field(sa_type=UTCDateTime)
+    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    files: int = Field(default=0, sa_type=BigInteger)
+    total_bytes: int = Field(default=0, sa_type=BigInteger)
+    reviewed_by: str | None = Field(default=None, max_length=200)
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    note: str | None = Field(default=None, sa_type=Text)
+
+
+class BatchFile(SQLModel, table=True):
+    """A file of a batch, pointing at its latest version within the batch."""
+
+    __tablename__ = "batch_file"
+
+    batch_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("batch.id"), primary_key=True, nullable=False)
+    )
+    path: str = Field(sa_column=Column(PathText, primary_key=True, nullable=False))
+    version_id: int = Field(foreign_key="version.id", index=True)
+    change: str = Field(max_length=16)
+
+
+class ReviewEvent(SQLModel, table=True):
+    """One change of a batch's review status or note: the audit trail."""
+
+    __tablename__ = "review_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    actor: str = Field(max_length=200)
+    from_status: str = Field(max_length=16)
+    to_status: str = Field(max_length=16)
+    note: str | None = Field(default=None, sa_type=Text)
+
+
+class Alert(SQLModel, table=True):
+    """A message to send, written in the same transaction as what caused it (the outbox)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    kind: str = Field(max_length=32)
+    target_id: int | None = Field(default=None, foreign_key="target.id", index=True)
+    snapshot_id: int | None = Field(default=None, foreign_key="snapshot.id")
+    batch_id: int | None = Field(default=None, foreign_key="batch.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    payload: str = Field(sa_type=Text)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
