@@ -30,7 +30,9 @@ def decode_path(stored: str) -> str:
     """Undo :func:`encode_path`."""
     if "\\" not in stored:
         return stored
-    return _ESCAPED.sub(lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1)[1:], 16)), stored)
+    return _ESCAPED.sub(
+        lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1)[1:], 16)), stored
+    )
 
 
 class PathText(TypeDecorator[str]):

@@ -1,10 +1,11 @@
 """Alembic environment: runs on the connection the store hands over (see engine.py)."""
 
 from alembic import context
+from sqlmodel import SQLModel
 
-from monitor.store import models
+import monitor.store.models  # noqa: F401  (registers the tables)
 
-target_metadata = models.SQLModel.metadata
+target_metadata = SQLModel.metadata
 
 
 def run_migrations() -> None:

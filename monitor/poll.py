@@ -1,0 +1,397 @@
+"""One poll of one target: list it, then record the snapshot, its versions and batches at once.
+
+Everything a poll writes happens in one transaction, so a crash or a kill leaves either the
+whole snapshot or nothing. Failures are data: a poll returns a :class:`PollResult` whose status
+is ``complete``, ``partial``, ``failed`` or ``suspect``; it raises only when the database
+itself fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from monitor.batches import Arrival, record_arrivals, settle_batches
+from monitor.config import TargetConfig
+from monitor.diff import PollChanges, compare, is_suspect
+from monitor.errors import MonitorError, RootUnavailable, StoreError
+from monitor.sources import make_source
+from monitor.sources.base import Entry, FolderFailure, Listing, ProgressCallback
+from monitor.store import Store
+from monitor.store.models import Snapshot
+from monitor.store.queries import (
+    StoredVersion,
+    current_versions,
+    get_snapshot,
+    latest_snapshot,
+    snapshot_t,
+    target_id,
+    version_t,
+)
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class PollResult:
+    """What one poll did, for the log line, the CLI and (later) alerts."""
+
+    target: str
+    snapshot_id: int
+    status: str
+    files: int = 0
+    dirs: int = 0
+    total_bytes: int = 0
+    added: int = 0
+    removed: int = 0
+    modified: int = 0
+    moved: int = 0
+    error: str | None = None
+    failed_folders: list[FolderFailure] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)
+    settled: list[int] = field(default_factory=list)
+    confirmed: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in {"complete", "partial"}
+
+
+async def poll_target(
+    store: Store,
+    target: TargetConfig,
+    *,
+    clock: Clock = utc_now,
+    progress: ProgressCallback | None = None,
+) -> PollResult:
+    """Poll ``target`` once and record the snapshot."""
+    started = clock()
+    t0 = time.perf_counter()
+    source = make_source(target)
+    try:
+        listing: Listing | None = await source.list(progress)
+        error = None
+    except RootUnavailable as exc:
+        listing, error = None, exc.message
+    log.info("%s: listed, writing snapshot", target.name)
+    result = await asyncio.to_thread(
+        record_poll, store, target, listing, error=error, started=started, now=clock()
+    )
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def record_poll(
+    store: Store,
+    target: TargetConfig,
+    listing: Listing | None,
+    *,
+    error: str | None = None,
+    started: datetime,
+    now: datetime,
+) -> PollResult:
+    """Write the snapshot of one poll (``listing`` None: the poll failed with ``error``)."""
+    with store.write() as conn:
+        tid = target_id(conn, target.name, lock=True)
+        if listing is None:
+            sid = _insert_snapshot(
+                conn, tid, started=started, now=now, status="failed", error=error
+            )
+            return PollResult(target.name, sid, "failed", error=error)
+        current = current_versions(conn, tid)
+        changes = compare(current, listing)
+        status = "partial" if listing.failed_folders else "complete"
+        held = _held_suspect(conn, tid)
+        confirmed = None
+        if is_suspect(current, changes, target.max_removed_ratio):
+            if held is None:
+                return _hold(conn, tid, target, listing, changes, current, started, now)
+            confirmed = held.id
+        if held is not None:
+            _supersede(conn, held, now=now, confirmed=confirmed is not None)
+        sid = _insert_snapshot(conn, tid, started=started, now=now, status=status, listing=listing)
+        result = _apply(conn, tid, sid, target, changes, current, now)
+        result.status = status
+        result.failed_folders = list(listing.failed_folders)
+        result.confirmed = confirmed
+        _update_counts(conn, sid, result)
+        return result
+
+
+def _held_suspect(conn: Connection, tid: int) -> Snapshot | None:
+    last = latest_snapshot(conn, tid)
+    while last is not None and last.status == "failed":
+        last = _previous(conn, tid, last)
+    if last is not None and last.status == "suspect" and not last.applied and not last.accepted_by:
+        return last
+    return None
+
+
+def _previous(conn: Connection, tid: int, snap: Snapshot) -> Snapshot | None:
+    row = conn.execute(
+        select(snapshot_t)
+        .where(snapshot_t.c.target_id == tid, snapshot_t.c.id < snap.id)
+        .order_by(snapshot_t.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else Snapshot.model_validate(dict(row._mapping))
+
+
+def _insert_snapshot(
+    conn: Connection,
+    tid: int,
+    *,
+    started: datetime,
+    now: datetime,
+    status: str,
+    error: str | None = None,
+    listing: Listing | None = None,
+    applied: bool = True,
+    held: bytes | None = None,
+) -> int:
+    failed = [asdict(f) for f in listing.failed_folders] if listing else []
+    result = conn.execute(
+        insert(snapshot_t).values(
+            target_id=tid,
+            started_at=started,
+            finished_at=now,
+            status=status,
+            applied=applied and status != "failed",
+            error=error,
+            failed_folders=json.dumps(failed) if failed else None,
+            info=json.dumps(listing.info) if listing and listing.info else None,
+            skipped=listing.skipped if listing else 0,
+            held_listing=held,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def _hold(
+    conn: Connection,
+    tid: int,
+    target: TargetConfig,
+    listing: Listing,
+    changes: PollChanges,
+    current: dict[str, StoredVersion],
+    started: datetime,
+    now: datetime,
+) -> PollResult:
+    files_before = sum(1 for v in current.values() if v.type == "file")
+    lost = sum(1 for v in changes.removed if v.type == "file")
+    error = (
+        f"{lost} of {files_before} files vanished at once (more than "
+        f"{target.max_removed_ratio:.0%}); held until a later poll confirms it or "
+        "'monitor snapshots accept' accepts it"
+    )
+    sid = _insert_snapshot(
+        conn,
+        tid,
+        started=started,
+        now=now,
+        status="suspect",
+        error=error,
+        listing=listing,
+        applied=False,
+        held=_pack(listing),
+    )
+    result = PollResult(
+        target.name,
+        sid,
+        "suspect",
+        error=error,
+        added=len(changes.added),
+        removed=len(changes.removed),
+        modified=len(changes.modified),
+        moved=len(changes.moved),
+        failed_folders=list(listing.failed_folders),
+    )
+    _update_counts(conn, sid, result)
+    return result
+
+
+def _supersede(conn: Connection, held: Snapshot, *, now: datetime, confirmed: bool) -> None:
+    """A later poll decided about a held suspect snapshot: drop its held listing."""
+    values: dict[str, object] = {"held_listing": None}
+    if confirmed:
+        values.update(accepted_by="confirmed by a later poll", accepted_at=now)
+    conn.execute(update(snapshot_t).where(snapshot_t.c.id == held.id).values(**values))
+
+
+def _apply(
+    conn: Connection,
+    tid: int,
+    sid: int,
+    target: TargetConfig,
+    changes: PollChanges,
+    current: dict[str, StoredVersion],
+    now: datetime,
+) -> PollResult:
+    """Close the versions that ended and open the new ones, then group the arrivals."""
+    ended = [v.id for v in changes.removed]
+    ended += [old.id for old, _ in changes.modified]
+    ended += [old.id for old, _ in changes.moved]
+    if ended:
+        conn.execute(
+            update(version_t).where(version_t.c.id == bindparam("vid")).values(gone_snapshot=sid),
+            [{"vid": v} for v in ended],
+        )
+    new_entries = [e for e in changes.added]
+    new_entries += [e for _, e in changes.modified]
+    new_entries += [e for _, e in changes.moved]
+    ids = _insert_versions(conn, tid, sid, new_entries)
+    kinds = {e.path: "added" for e in changes.added}
+    kinds.update({e.path: "modified" for _, e in changes.modified})
+    arrivals = [
+        Arrival(e.path, ids[e.path], kinds[e.path])
+        for e in new_entries
+        if e.type == "file" and e.path in kinds
+    ]
+    batches = record_arrivals(
+        conn, target_id=tid, snapshot_id=sid, arrivals=arrivals, depth=target.batch_depth, now=now
+    )
+    settled = settle_batches(conn, target_id=tid, snapshot_id=sid, settle=target.settle, now=now)
+    state = _state_counts(current, changes)
+    return PollResult(
+        target.name,
+        sid,
+        "complete",
+        files=state[0],
+        dirs=state[1],
+        total_bytes=state[2],
+        added=len(changes.added),
+        removed=len(changes.removed),
+        modified=len(changes.modified),
+        moved=len(changes.moved),
+        batches=batches,
+        settled=settled,
+    )
+
+
+def _insert_versions(conn: Connection, tid: int, sid: int, entries: list[Entry]) -> dict[str, int]:
+    if not entries:
+        return {}
+    rows = [
+        {
+            "target_id": tid,
+            "path": e.path,
+            "type": e.type,
+            "size": e.size,
+            "mtime_ns": e.mtime_ns,
+            "etag": e.etag,
+            "sha256": None,
+            "first_snapshot": sid,
+        }
+        for e in entries
+    ]
+    conn.execute(insert(version_t), rows)
+    found = conn.execute(
+        select(version_t.c.path, version_t.c.id).where(
+            version_t.c.target_id == tid, version_t.c.first_snapshot == sid
+        )
+    )
+    return {path: int(vid) for path, vid in found}
+
+
+def _state_counts(current: dict[str, StoredVersion], changes: PollChanges) -> tuple[int, int, int]:
+    files = dirs = total = 0
+    gone = {v.path for v in changes.removed}
+    gone.update(old.path for old, _ in changes.modified)
+    gone.update(old.path for old, _ in changes.moved)
+    for path, v in current.items():
+        if path in gone:
+            continue
+        if v.type == "file":
+            files += 1
+            total += v.size or 0
+        else:
+            dirs += 1
+    for e in [*changes.added, *(e for _, e in changes.modified), *(e for _, e in changes.moved)]:
+        if e.type == "file":
+            files += 1
+            total += e.size or 0
+        else:
+            dirs += 1
+    return files, dirs, total
+
+
+def _update_counts(conn: Connection, sid: int, result: PollResult) -> None:
+    conn.execute(
+        update(snapshot_t)
+        .where(snapshot_t.c.id == sid)
+        .values(
+            files=result.files,
+            dirs=result.dirs,
+            total_bytes=result.total_bytes,
+            added=result.added,
+            removed=result.removed,
+            modified=result.modified,
+            moved=result.moved,
+        )
+    )
+
+
+def _pack(listing: Listing) -> bytes:
+    rows = [[e.path, e.type, e.size, e.mtime_ns, e.etag] for e in listing.entries]
+    data = {
+        "entries": rows,
+        "failed": [asdict(f) for f in listing.failed_folders],
+        "info": listing.info,
+        "skipped": listing.skipped,
+    }
+    return zlib.compress(json.dumps(data, ensure_ascii=True).encode("ascii"), 6)
+
+
+def _unpack(blob: bytes) -> Listing:
+    data = json.loads(zlib.decompress(blob))
+    return Listing(
+        entries=[Entry(p, t, s, m, e) for p, t, s, m, e in data["entries"]],
+        failed_folders=[FolderFailure(**f) for f in data["failed"]],
+        info=data["info"],
+        skipped=data["skipped"],
+    )
+
+
+def accept_snapshot(
+    store: Store, snapshot_id: int, target: TargetConfig, *, actor: str, now: datetime
+) -> PollResult:
+    """Apply a held suspect snapshot because a person says its listing is right."""
+    with store.write() as conn:
+        snap = get_snapshot(conn, snapshot_id)
+        tid = target_id(conn, target.name, lock=True)
+        if snap.target_id != tid:
+            raise MonitorError(f"snapshot {snapshot_id} is not of target {target.name!r}")
+        if snap.status != "suspect" or snap.applied or snap.held_listing is None:
+            raise MonitorError(f"snapshot {snapshot_id} is not a held suspect snapshot")
+        held = _held_suspect(conn, tid)
+        if held is None or held.id != snapshot_id:
+            raise StoreError(
+                f"snapshot {snapshot_id} was superseded by a later poll; poll again instead"
+            )
+        listing = _unpack(snap.held_listing)
+        current = current_versions(conn, tid)
+        changes = compare(current, listing)
+        result = _apply(conn, tid, snapshot_id, target, changes, current, now)
+        result.status = "suspect"
+        conn.execute(
+            update(snapshot_t)
+            .where(snapshot_t.c.id == snapshot_id)
+            .values(applied=True, held_listing=None, accepted_by=actor, accepted_at=now)
+        )
+        _update_counts(conn, snapshot_id, result)
+        return result

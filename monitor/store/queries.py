@@ -1,0 +1,288 @@
+"""The query layer: the one place besides the diff engine that knows how versions are stored.
+
+The state at snapshot S is every version with ``first_snapshot <= S`` and ``gone_snapshot`` NULL
+or ``> S``; the changes between snapshots A and B are the versions that end or start in
+``(A, B]``. CLI and web UI read through these functions only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Table, and_, func, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel
+
+from monitor.errors import NotFound
+from monitor.store.models import Batch, BatchFile, ReviewEvent, Snapshot, Target
+
+TABLES = SQLModel.metadata.tables
+target_t: Table = TABLES["target"]
+snapshot_t: Table = TABLES["snapshot"]
+version_t: Table = TABLES["version"]
+batch_t: Table = TABLES["batch"]
+batch_file_t: Table = TABLES["batch_file"]
+review_event_t: Table = TABLES["review_event"]
+
+
+class StoredVersion(NamedTuple):
+    """One version row, as the diff engine and the query layer pass it around."""
+
+    id: int
+    path: str
+    type: str
+    size: int | None
+    mtime_ns: int | None
+    etag: str | None
+    sha256: str | None
+    first_snapshot: int
+    gone_snapshot: int | None
+
+
+VERSION_COLUMNS = [version_t.c[name] for name in StoredVersion._fields]
+
+
+def _versions(rows: Iterable[Sequence[Any]]) -> list[StoredVersion]:
+    return [StoredVersion(*row) for row in rows]
+
+
+# -- targets -----------------------------------------------------------------------------------
+
+
+def register_targets(conn: Connection, targets: Iterable[tuple[str, str]], now: datetime) -> None:
+    """Make sure every configured (name, kind) has a row; existing rows are left alone."""
+    rows = [{"name": name, "kind": kind, "created_at": now} for name, kind in targets]
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = postgresql.insert(target_t).on_conflict_do_nothing(index_elements=["name"])
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(target_t).on_conflict_do_nothing(index_elements=["name"])
+    else:  # pragma: no cover - only the two backends above are supported
+        existing = set(conn.execute(select(target_t.c.name)).scalars())
+        rows = [r for r in rows if r["name"] not in existing]
+        stmt = insert(target_t)
+    if rows:
+        conn.execute(stmt, rows)
+
+
+def target_id(conn: Connection, name: str, *, lock: bool = False) -> int:
+    """The id of the target called ``name``; ``lock`` serialises writers of one target."""
+    stmt = select(target_t.c.id).where(target_t.c.name == name)
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    found = conn.execute(stmt).scalar()
+    if found is None:
+        raise NotFound(f"target {name!r} has never been polled")
+    return int(found)
+
+
+def list_targets(conn: Connection) -> list[Target]:
+    return [Target.model_validate(r._mapping) for r in conn.execute(select(target_t))]
+
+
+# -- snapshots ---------------------------------------------------------------------------------
+
+
+def _snapshot(row: Any) -> Snapshot:
+    return Snapshot.model_validate(dict(row._mapping))
+
+
+def get_snapshot(conn: Connection, snapshot_id: int) -> Snapshot:
+    row = conn.execute(select(snapshot_t).where(snapshot_t.c.id == snapshot_id)).first()
+    if row is None:
+        raise NotFound(f"no snapshot {snapshot_id}")
+    return _snapshot(row)
+
+
+def list_snapshots(conn: Connection, target: int, *, limit: int | None = None) -> list[Snapshot]:
+    """Snapshots of a target, newest first."""
+    stmt = (
+        select(*[c for c in snapshot_t.c if c.name != "held_listing"])
+        .where(snapshot_t.c.target_id == target)
+        .order_by(snapshot_t.c.id.desc())
+        .limit(limit)
+    )
+    return [_snapshot(r) for r in conn.execute(stmt)]
+
+
+def latest_snapshot(
+    conn: Connection, target: int, *, applied_only: bool = False
+) -> Snapshot | None:
+    stmt = select(snapshot_t).where(snapshot_t.c.target_id == target)
+    if applied_only:
+        stmt = stmt.where(snapshot_t.c.applied.is_(True))
+    row = conn.execute(stmt.order_by(snapshot_t.c.id.desc()).limit(1)).first()
+    return None if row is None else _snapshot(row)
+
+
+def snapshot_at(conn: Connection, target: int, when: datetime) -> Snapshot | None:
+    """The last snapshot of ``target`` taken at or before ``when`` (None: before the first)."""
+    stmt = (
+        select(snapshot_t)
+        .where(snapshot_t.c.target_id == target, snapshot_t.c.started_at <= when)
+        .order_by(snapshot_t.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(stmt).first()
+    return None if row is None else _snapshot(row)
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Midnight starting ``day`` and midnight ending it, in ``zone``."""
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return start, end
+
+
+def failed_folders(snapshot: Snapshot) -> list[dict[str, str]]:
+    return list(json.loads(snapshot.failed_folders)) if snapshot.failed_folders else []
+
+
+# -- versions ----------------------------------------------------------------------------------
+
+
+def current_versions(conn: Connection, target: int) -> dict[str, StoredVersion]:
+    """The open version of every path of ``target``, by path."""
+    stmt = select(*VERSION_COLUMNS).where(
+        version_t.c.target_id == target, version_t.c.gone_snapshot.is_(None)
+    )
+    return {v.path: v for v in _versions(conn.execute(stmt))}
+
+
+def _alive_at(snapshot_id: int) -> Any:
+    return and_(
+        version_t.c.first_snapshot <= snapshot_id,
+        or_(version_t.c.gone_snapshot.is_(None), version_t.c.gone_snapshot > snapshot_id),
+    )
+
+
+def state_at(conn: Connection, target: int, snapshot_id: int) -> list[StoredVersion]:
+    """Every entry of ``target`` as snapshot ``snapshot_id`` saw it, sorted by path."""
+    stmt = (
+        select(*VERSION_COLUMNS)
+        .where(version_t.c.target_id == target, _alive_at(snapshot_id))
+        .order_by(version_t.c.path)
+    )
+    return _versions(conn.execute(stmt))
+
+
+@dataclass(slots=True)
+class VersionSpan:
+    """A version with the times of the snapshots that opened and closed it."""
+
+    version: StoredVersion
+    seen_at: datetime
+    gone_at: datetime | None
+
+
+def history(conn: Connection, target: int, path: str) -> list[VersionSpan]:
+    """Every version ``path`` had, oldest first."""
+    first = snapshot_t.alias("first")
+    gone = snapshot_t.alias("gone")
+    stmt = (
+        select(*VERSION_COLUMNS, first.c.started_at, gone.c.started_at)
+        .join(first, first.c.id == version_t.c.first_snapshot)
+        .outerjoin(gone, gone.c.id == version_t.c.gone_snapshot)
+        .where(version_t.c.target_id == target, version_t.c.path == path)
+        .order_by(version_t.c.first_snapshot)
+    )
+    return [VersionSpan(StoredVersion(*row[:9]), row[9], row[10]) for row in conn.execute(stmt)]
+
+
+def versions_between(
+    conn: Connection, target: int, after: int, upto: int
+) -> tuple[list[StoredVersion], list[StoredVersion]]:
+    """Versions alive at ``after`` but not at ``upto``, and alive at ``upto`` but not ``after``.
+
+    ``after`` may be 0 (before the first snapshot). Versions that started and ended between the
+    two are transient and left out.
+    """
+    base = select(*VERSION_COLUMNS).where(version_t.c.target_id == target)
+    ended = base.where(
+        version_t.c.gone_snapshot > after,
+        version_t.c.gone_snapshot <= upto,
+        version_t.c.first_snapshot <= after,
+    )
+    started = base.where(
+        version_t.c.first_snapshot > after,
+        version_t.c.first_snapshot <= upto,
+        or_(version_t.c.gone_snapshot.is_(None), version_t.c.gone_snapshot > upto),
+    )
+    order = version_t.c.path
+    return (
+        _versions(conn.execute(ended.order_by(order))),
+        _versions(conn.execute(started.order_by(order))),
+    )
+
+
+# -- batches -----------------------------------------------------------------------------------
+
+
+def get_batch(conn: Connection, batch_id: int) -> Batch:
+    row = conn.execute(select(batch_t).where(batch_t.c.id == batch_id)).first()
+    if row is None:
+        raise NotFound(f"no batch {batch_id}")
+    return Batch.model_validate(dict(row._mapping))
+
+
+def list_batches(
+    conn: Connection,
+    *,
+    target: int | None = None,
+    status: str | None = None,
+    review: str | None = None,
+    limit: int | None = None,
+) -> list[Batch]:
+    """Batches, newest first, optionally of one target, status or review status."""
+    stmt = select(batch_t).order_by(batch_t.c.id.desc()).limit(limit)
+    if target is not None:
+        stmt = stmt.where(batch_t.c.target_id == target)
+    if status is not None:
+        stmt = stmt.where(batch_t.c.status == status)
+    if review is not None:
+        stmt = stmt.where(batch_t.c.review == review)
+    return [Batch.model_validate(dict(r._mapping)) for r in conn.execute(stmt)]
+
+
+def batch_files(conn: Connection, batch_id: int) -> list[tuple[BatchFile, StoredVersion]]:
+    """A batch's files with the version each points at, by path."""
+    stmt = (
+        select(batch_file_t, *VERSION_COLUMNS)
+        .join(version_t, version_t.c.id == batch_file_t.c.version_id)
+        .where(batch_file_t.c.batch_id == batch_id)
+        .order_by(batch_file_t.c.path)
+    )
+    width = len(batch_file_t.c)
+    return [
+        (
+            BatchFile.model_validate(dict(zip(batch_file_t.c.keys(), row[:width], strict=True))),
+            StoredVersion(*row[width:]),
+        )
+        for row in conn.execute(stmt)
+    ]
+
+
+def review_events(conn: Connection, batch_id: int) -> list[ReviewEvent]:
+    stmt = (
+        select(review_event_t)
+        .where(review_event_t.c.batch_id == batch_id)
+        .order_by(review_event_t.c.id)
+    )
+    return [ReviewEvent.model_validate(dict(r._mapping)) for r in conn.execute(stmt)]
+
+
+def target_names(conn: Connection) -> dict[int, str]:
+    return {int(i): str(n) for i, n in conn.execute(select(target_t.c.id, target_t.c.name))}
+
+
+def count_versions(conn: Connection, target: int) -> int:
+    stmt = select(func.count()).select_from(version_t).where(version_t.c.target_id == target)
+    return int(conn.execute(stmt).scalar_one())
