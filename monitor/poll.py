@@ -22,7 +22,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from monitor.batches import Arrival, record_arrivals, settle_batches
 from monitor.config import TargetConfig
 from monitor.diff import PollChanges, compare, is_suspect
-from monitor.errors import MonitorError, RootUnavailable, StoreError
+from monitor.errors import MonitorError, RootUnavailable
 from monitor.sources import make_source
 from monitor.sources.base import Entry, FolderFailure, Listing, ProgressCallback
 from monitor.store import Store
@@ -88,7 +88,7 @@ async def poll_target(
         error = None
     except RootUnavailable as exc:
         listing, error = None, exc.message
-    log.info("%s: listed, writing snapshot", target.name)
+    log.info("%s: listed %d entries", target.name, len(listing.entries) if listing else 0)
     result = await asyncio.to_thread(
         record_poll, store, target, listing, error=error, started=started, now=clock()
     )
@@ -125,12 +125,17 @@ def record_poll(
         if held is not None:
             _supersede(conn, held, now=now, confirmed=confirmed is not None)
         sid = _insert_snapshot(conn, tid, started=started, now=now, status=status, listing=listing)
+        log.info("%s: snapshot %d: writing %d changes", target.name, sid, _count(changes))
         result = _apply(conn, tid, sid, target, changes, current, now)
         result.status = status
         result.failed_folders = list(listing.failed_folders)
         result.confirmed = confirmed
         _update_counts(conn, sid, result)
         return result
+
+
+def _count(changes: PollChanges) -> int:
+    return len(changes.added) + len(changes.removed) + len(changes.modified) + len(changes.moved)
 
 
 def _held_suspect(conn: Connection, tid: int) -> Snapshot | None:
@@ -376,11 +381,11 @@ def accept_snapshot(
         tid = target_id(conn, target.name, lock=True)
         if snap.target_id != tid:
             raise MonitorError(f"snapshot {snapshot_id} is not of target {target.name!r}")
-        if snap.status != "suspect" or snap.applied or snap.held_listing is None:
+        if snap.status != "suspect" or snap.applied:
             raise MonitorError(f"snapshot {snapshot_id} is not a held suspect snapshot")
         held = _held_suspect(conn, tid)
-        if held is None or held.id != snapshot_id:
-            raise StoreError(
+        if held is None or held.id != snapshot_id or snap.held_listing is None:
+            raise MonitorError(
                 f"snapshot {snapshot_id} was superseded by a later poll; poll again instead"
             )
         listing = _unpack(snap.held_listing)

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from monitor.cli import app
 from monitor.store import Store, open_store
+from tests.helpers import Clock
 
 PG_ADMIN = os.environ.get("MONITOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
@@ -109,3 +110,9 @@ def cli(tmp_path: Path, db_url: str, drop: Path) -> Cli:
         f'[[target]]\nname = "drop"\nkind = "local"\npath = "{drop}"\nsettle = "1h"\n',
     )
     return Cli(config, CliRunner(env={"COLUMNS": "200"}))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves by hand (polls advance it by 30 minutes)."""
+    return Clock()

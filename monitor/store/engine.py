@@ -66,21 +66,23 @@ def _translated() -> Iterator[None]:
         text = str(exc.orig)
         if "locked" in text or "busy" in text:
             raise StoreError(
-                "the database is busy: another process kept it locked for "
-                f"{BUSY_TIMEOUT_S:.0f} s (a poll still writing?); try again"
+                "the database is busy: another process holds its write lock "
+                "(a poll still writing?); try again"
             ) from exc
         raise StoreError(f"database error: {text}") from exc
     except DBAPIError as exc:
         raise StoreError(f"database error: {exc.orig}") from exc
 
 
-def open_store(url: str, *, upgrade: bool | None = None) -> Store:
+def open_store(
+    url: str, *, upgrade: bool | None = None, busy_timeout: float = BUSY_TIMEOUT_S
+) -> Store:
     """Open the database at ``url``; SQLite files and their folder are created as needed.
 
     ``upgrade`` defaults to True for SQLite and False otherwise; without it, a schema that is
     not at the current revision is an error that says to run ``monitor db upgrade``.
     """
-    engine = make_engine(url)
+    engine = make_engine(url, busy_timeout=busy_timeout)
     store = Store(engine)
     if upgrade is None:
         upgrade = store.dialect == "sqlite"
@@ -97,7 +99,7 @@ def open_store(url: str, *, upgrade: bool | None = None) -> Store:
     return store
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
     """An engine for ``url`` with the settings this project relies on."""
     try:
         parsed = make_url(url)
@@ -105,7 +107,7 @@ def make_engine(url: str) -> Engine:
         raise StoreError(f"not a database URL: {url!r}") from exc
     try:
         if parsed.get_backend_name() == "sqlite":
-            return _sqlite_engine(parsed.database)
+            return _sqlite_engine(parsed.database, busy_timeout)
         return create_engine(parsed, pool_pre_ping=True)
     except NoSuchModuleError as exc:
         raise StoreError(
@@ -116,7 +118,7 @@ def make_engine(url: str) -> Engine:
         raise StoreError(f"the database driver is not installed: {exc}") from exc
 
 
-def _sqlite_engine(database: str | None) -> Engine:
+def _sqlite_engine(database: str | None, busy_timeout: float) -> Engine:
     if database and database != ":memory:":
         try:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +126,7 @@ def _sqlite_engine(database: str | None) -> Engine:
             raise StoreError(f"cannot create the database folder for {database}: {exc}") from exc
     engine = create_engine(
         f"sqlite:///{database or ''}",
-        connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+        connect_args={"timeout": busy_timeout, "check_same_thread": False},
     )
 
     @event.listens_for(engine, "connect")
