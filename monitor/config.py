@@ -5,20 +5,26 @@ Every error names the file, the key path and what was expected. Strings may hold
 ``${``); this is the only place that reads the environment. Durations are written ``"30m"``,
 ``"2h"``, ``"1h30m"`` or as seconds; sizes as ``"200MB"``, ``"1.5GiB"`` or as bytes. The
 ``[defaults]`` table is merged into each ``[[target]]`` that does not set the key itself.
+Relative paths (``data_dir``, a local target's ``path``) are resolved against the folder that
+holds the config file. A value under a key whose name suggests a secret (``password``,
+``token``…) is never repeated in an error message.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,59 +32,79 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from monitor.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "monitor.toml"
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)", re.IGNORECASE)
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
+_DURATION_HINT = "expected a duration like '30m', '2h' or '1h30m'"
+_SIZE = re.compile(r"(-?)(\d+(?:\.\d+)?)\s*(?:([kmgtp])(i?))?(b?)", re.IGNORECASE)
 _SIZE_PREFIX = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
-_ENV_REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_SIZE_HINT = "expected a size like '200MB' or '1.5GiB'"
+# ``$${`` (a literal), ``${NAME}`` / ``${NAME:-default}``, or any other ``${`` (malformed).
+_ENV_REF = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
 _SECRET_KEY = re.compile(r"pass|secret|token|key|auth", re.IGNORECASE)
+_TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def parse_duration(value: object) -> timedelta:
-    """``"30m"``, ``"2h"``, ``"1h30m"``, ``"1.5d"`` or a number of seconds."""
+    """``"30m"``, ``"2h"``, ``"1h30m"``, ``"1.5d"``, ``"500ms"`` or a number of seconds."""
     if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like '30m' or '2h'")
-    if isinstance(value, int | float):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
     elif isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(n + u for n, u in parts).lower() != text.lower():
-            raise ValueError(f"expected a duration like '30m' or '2h', got {value!r}")
-        seconds = sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in parts)
+        seconds = _duration_seconds(value)
     else:
-        raise ValueError("expected a duration like '30m' or '2h'")
+        raise ValueError(f"{_DURATION_HINT}, got {value!r}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"{_DURATION_HINT}, got {value!r}")
     if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return timedelta(seconds=seconds)
+        raise ValueError(f"a duration cannot be negative, got {value!r}")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError as exc:
+        raise ValueError(f"a duration this long is not supported, got {value!r}") from exc
+
+
+def _duration_seconds(value: str) -> float:
+    text = value.replace(" ", "").lower()
+    if text.startswith("-") and (_NUMBER.fullmatch(text[1:]) or _DURATION_PART.match(text[1:])):
+        raise ValueError(f"a duration cannot be negative, got {value!r}")
+    if _NUMBER.fullmatch(text):
+        return float(text)
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{_DURATION_HINT}, got {value!r}")
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
 def parse_size(value: object) -> int:
-    """``"200MB"`` (10**6), ``"1.5GiB"`` (2**30), ``"512K"`` or a number of bytes."""
-    if isinstance(value, bool):
-        raise ValueError("expected a size like '200MB' or '1GiB'")
-    if isinstance(value, int):
-        number, unit = float(value), ""
-    elif isinstance(value, str) and (match := _SIZE.match(value)):
-        number, unit = float(match.group(1)), (match.group(2) or "").lower()
-    else:
-        raise ValueError(f"expected a size like '200MB' or '1GiB', got {value!r}")
-    prefix = unit.rstrip("b").rstrip("i")
-    base = 1024 if "i" in unit else 1000
-    if unit and unit not in {"b"} and prefix == "":
-        raise ValueError(f"expected a size like '200MB' or '1GiB', got {value!r}")
-    if number < 0:
-        raise ValueError("a size cannot be negative")
-    return int(number * base ** _SIZE_PREFIX[prefix])
+    """``"200MB"`` (10**6), ``"1.5GiB"`` (2**30), ``"512K"`` or a whole number of bytes.
+
+    Units are case-insensitive and the ``B`` is optional (``"10 b"`` is ten bytes); a fraction
+    is allowed with a multiple (rounded to the nearest byte) but not for plain bytes.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"a size cannot be negative, got {value!r}")
+        return value
+    match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{_SIZE_HINT}, got {value!r}")
+    sign, number, prefix, binary, _ = match.groups()
+    if sign:
+        raise ValueError(f"a size cannot be negative, got {value!r}")
+    prefix = (prefix or "").lower()
+    if not prefix and "." in number:
+        raise ValueError(f"a size in bytes must be a whole number, got {value!r}")
+    base = 1024 if binary else 1000
+    amount = Decimal(number) * base ** _SIZE_PREFIX[prefix]
+    return int(amount.to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def _check_zone(value: object) -> str:
@@ -86,19 +112,34 @@ def _check_zone(value: object) -> str:
         raise ValueError("expected a time zone name such as 'Europe/Paris' or 'UTC'")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(f"unknown time zone {value!r}; use a name such as 'Europe/Paris'") from exc
     return value
+
+
+def _check_target_name(value: str) -> str:
+    if not _TARGET_NAME.fullmatch(value):
+        raise ValueError(
+            "a target name is 1 to 64 letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit, got {value!r}"
+        )
+    return value
+
+
+def _format_duration(value: timedelta) -> str:
+    """``"90s"``, or ``"0.5s"`` when there is a fraction: parse_duration reads it back."""
+    seconds = f"{value.total_seconds():.6f}".rstrip("0").rstrip(".")
+    return f"{seconds}s"
 
 
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
-    PlainSerializer(lambda d: f"{int(d.total_seconds())}s", return_type=str),
+    PlainSerializer(_format_duration, return_type=str),
 ]
 Size = Annotated[int, BeforeValidator(parse_size)]
 TimeZoneName = Annotated[str, BeforeValidator(_check_zone)]
-TargetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+TargetName = Annotated[str, AfterValidator(_check_target_name)]
 
 
 class _Strict(BaseModel):
@@ -116,6 +157,13 @@ class Defaults(_Strict):
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     max_entries: int = Field(default=1_000_000, ge=1)
+
+    @field_validator("every")
+    @classmethod
+    def _positive_interval(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("the polling interval must be longer than zero")
+        return value
 
 
 class LocalTarget(Defaults):
@@ -150,14 +198,18 @@ class Settings(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Settings:
-        seen: set[str] = set()
-        for target in self.targets:
+    @field_validator("targets")
+    @classmethod
+    def _unique_names(cls, targets: list[TargetConfig]) -> list[TargetConfig]:
+        seen: dict[str, int] = {}
+        for index, target in enumerate(targets):
             if target.name in seen:
-                raise ValueError(f"two targets are named {target.name!r}")
-            seen.add(target.name)
-        return self
+                raise ValueError(
+                    f"two targets are named {target.name!r} "
+                    f"(target[{seen[target.name]}] and target[{index}])"
+                )
+            seen[target.name] = index
+        return targets
 
     @property
     def database_url(self) -> str:
@@ -188,31 +240,36 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     return settings_from_dict(raw, path=path, environ=os.environ if environ is None else environ)
 
 
-def settings_from_dict(
-    raw: dict[str, Any], *, path: Path, environ: Mapping[str, str]
-) -> Settings:
+def settings_from_dict(raw: dict[str, Any], *, path: Path, environ: Mapping[str, str]) -> Settings:
     """Validate an already parsed config; ``path`` locates relative paths and errors."""
     data = _expand(raw, environ, path=path, where=())
+    if "targets" in data:
+        raise ConfigError(
+            f"{path}: invalid configuration\n"
+            "  targets: unknown key (write each target as a [[target]] table)"
+        )
     base = path.parent.resolve()
     if isinstance(data.get("data_dir"), str):
-        data["data_dir"] = str(base / data["data_dir"])
+        data["data_dir"] = str(base / Path(data["data_dir"]).expanduser())
     elif "data_dir" not in data:
         data["data_dir"] = str(base / "monitor-data")
-    targets = data.get("target", [])
+    inherited: list[set[str]] = []
+    targets = data.get("target")
     if isinstance(targets, list):
         defaults = data.get("defaults", {})
+        defaults = defaults if isinstance(defaults, dict) else {}
         data["target"] = [_with_defaults(t, defaults, base) for t in targets]
+        inherited = [set(defaults) - set(t) if isinstance(t, dict) else set() for t in targets]
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path, data)) from exc
+        raise ConfigError(_describe(exc, path, data, inherited)) from exc
 
 
-def _with_defaults(target: object, defaults: object, base: Path) -> object:
+def _with_defaults(target: object, defaults: dict[str, Any], base: Path) -> object:
     if not isinstance(target, dict):
         return target
-    merged = dict(defaults) if isinstance(defaults, dict) else {}
-    merged.update(target)
+    merged = {**defaults, **target}
     if isinstance(merged.get("path"), str) and merged.get("kind") == "local":
         merged["path"] = str(base / Path(merged["path"]).expanduser())
     return merged
@@ -230,6 +287,12 @@ def _expand(value: Any, environ: Mapping[str, str], *, path: Path, where: tuple[
         if match.group(0) == "$${":
             return "${"
         name, default = match.group(1), match.group(2)
+        if name is None or (default is not None and "${" in default):
+            raise ConfigError(
+                f"{path}: {_key_path(where)}: malformed ${{...}} reference; write ${{NAME}} or "
+                "${NAME:-default} (defaults cannot hold another reference), or $${ for a "
+                "literal ${"
+            )
         if name in environ:
             return environ[name]
         if default is not None:
@@ -249,30 +312,42 @@ def _key_path(loc: tuple[Any, ...], prefix: str = "") -> str:
     return out or "(top level)"
 
 
-def _describe(exc: ValidationError, path: Path, data: dict[str, Any]) -> str:
+def _describe(
+    exc: ValidationError, path: Path, data: dict[str, Any], inherited: list[set[str]]
+) -> str:
+    errors = exc.errors()
+    bad_defaults = {e["loc"][1] for e in errors if len(e["loc"]) >= 2 and e["loc"][0] == "defaults"}
     lines = [f"{path}: invalid configuration"]
-    for error in exc.errors():
+    for error in errors:
         loc = tuple(error["loc"])
         label = _key_path(loc)
-        if len(loc) >= 2 and loc[0] == "target" and isinstance(loc[1], int):
-            target = data.get("target", [])[loc[1]]
+        if len(loc) >= 3 and loc[0] == "target" and isinstance(loc[1], int):
+            if loc[2] in bad_defaults and loc[2] in inherited[loc[1]]:
+                continue  # the same value is reported once, under [defaults]
+            target = data["target"][loc[1]]
             if isinstance(target, dict) and isinstance(target.get("name"), str):
                 label = _key_path(loc[2:], prefix=f"target[{loc[1]}] ({target['name']})")
-        message = _message(error)
-        key = str(loc[-1]) if loc else ""
-        quiet = error["type"] in {"missing", "extra_forbidden"} or "got " in message
-        if not quiet and not _SECRET_KEY.search(key):
-            shown = repr(error.get("input"))
-            message += f" (got {shown[:60]}{'…' if len(shown) > 60 else ''})"
-        lines.append(f"  {label}: {message}")
+        lines.append(f"  {label}: {_message(error, loc)}")
     return "\n".join(lines)
 
 
-def _message(error: Any) -> str:
+def _message(error: Any, loc: tuple[Any, ...]) -> str:
+    """A sentence about one error; echoes a short, plain input unless the key holds a secret."""
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key (check the spelling; see config.example.toml)"
     if kind == "missing":
         return "required key is missing"
-    text = str(error["msg"])
-    return text.removeprefix("Value error, ")
+    text = str(error["msg"]).removeprefix("Value error, ")
+    if loc == ("target",) and kind == "list_type":
+        text += " (write each target as a [[target]] table)"
+    value = error.get("input")
+    if any(isinstance(part, str) and _SECRET_KEY.search(part) for part in loc):
+        if isinstance(value, str) and value:
+            text = text.replace(repr(value), "'***'")
+            text = text.replace(value, "***") if len(value) >= 4 else text
+        return text
+    shown = repr(value)
+    if isinstance(value, str | int | float | bool) and shown not in text:
+        text += f" (got {shown[:60]}{'…' if len(shown) > 60 else ''})"
+    return text

@@ -143,7 +143,9 @@ def emit(
     elif fmt is Format.csv:
         write_csv(rows, [c.key for c in columns], zone=zone, stream=out)
     else:
-        table = Table(title=title, title_justify="left", header_style="bold")
+        table = Table(
+            title=Text(title) if title else None, title_justify="left", header_style="bold"
+        )
         for column in columns:
             justify: JustifyMethod = "right" if column.kind in {"size", "int"} else "left"
             wrap = column.kind == "name"
