@@ -36,7 +36,7 @@ from monitor.store import queries as q
 from monitor.store.models import REVIEW_STATUSES, Snapshot
 from monitor.timeparse import parse_day, parse_moment
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class MonitorGroup(TyperGroup):

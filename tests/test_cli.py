@@ -30,13 +30,23 @@ def test_poll_then_ls_and_targets(cli: Cli, drop: Path) -> None:
     put(drop, "ep01/a.exr", b"aaaa")
     (result,) = cli.json("poll")
     assert (result["target"], result["status"], result["files"], result["added"]) == (
-        "drop", "complete", 1, 2)
+        "drop",
+        "complete",
+        1,
+        2,
+    )
     listing = cli.json("ls", "drop")
     assert [(e["path"], e["type"], e["size"]) for e in listing] == [
-        ("ep01", "dir", None), ("ep01/a.exr", "file", 4)]
+        ("ep01", "dir", None),
+        ("ep01/a.exr", "file", 4),
+    ]
     (target,) = cli.json("targets")
     assert (target["target"], target["status"], target["files"], target["open_batches"]) == (
-        "drop", "complete", 1, 1)
+        "drop",
+        "complete",
+        1,
+        1,
+    )
     table = cli("ls", "drop")
     assert "ep01/a.exr" in table and "4 B" in table
 
@@ -56,11 +66,24 @@ def test_diff_json_shape(cli: Cli, drop: Path) -> None:
         cli("poll")
     report = cli.json("diff", "drop", "--from-snapshot", "1", "--to-snapshot", "2")
     assert list(report) == [
-        "target", "from", "to", "added", "removed", "modified", "moved", "summary"]
+        "target",
+        "from",
+        "to",
+        "added",
+        "removed",
+        "modified",
+        "moved",
+        "summary",
+    ]
     assert report["from"] == {"snapshot": 1, "at": "2026-11-20T10:00:00+01:00"}
     assert report["to"] == {"snapshot": 2, "at": "2026-11-20T11:00:00+01:00"}
     assert report["summary"] == {
-        "added": 2, "removed": 1, "modified": 1, "moved": 1, "bytes_added": 5}
+        "added": 2,
+        "removed": 1,
+        "modified": 1,
+        "moved": 1,
+        "bytes_added": 5,
+    }
     added = {e["path"]: e for e in report["added"]}
     assert set(added) == {"new", "new/file.txt"}
     entry = added["new/file.txt"]
@@ -127,14 +150,21 @@ def test_batches_review_flow(cli: Cli, drop: Path) -> None:
         cli("poll")
     (b,) = cli.json("batches")
     assert (b["folder"], b["status"], b["review"], b["files"], b["bytes"]) == (
-        "ep01", "settled", "new", 2, 5)
-    out = cli("review", str(b["batch"]), "--status", "flagged", "--note", "keys inside",
-              "--by", "ana")
+        "ep01",
+        "settled",
+        "new",
+        2,
+        5,
+    )
+    out = cli(
+        "review", str(b["batch"]), "--status", "flagged", "--note", "keys inside", "--by", "ana"
+    )
     assert "flagged" in out
     detail = cli.json("batch", str(b["batch"]))
     assert [f["path"] for f in detail["files"]] == ["ep01/a.exr", "ep01/b.exr"]
     assert [(e["actor"], e["to_status"], e["note"]) for e in detail["events"]] == [
-        ("ana", "flagged", "keys inside")]
+        ("ana", "flagged", "keys inside")
+    ]
     assert cli.json("batches", "--review", "new") == []
     cli("review", str(b["batch"]), "--status", "done", code=2)
     cli("review", "999", "--status", "reviewed", code=1)
@@ -150,7 +180,9 @@ def test_snapshots_list_and_accept(cli: Cli, drop: Path) -> None:
     assert held["status"] == "suspect"
     snaps = cli.json("snapshots", "drop")
     assert [(s["snapshot"], s["status"], s["applied"]) for s in snaps] == [
-        (2, "suspect", False), (1, "complete", True)]
+        (2, "suspect", False),
+        (1, "complete", True),
+    ]
     assert "held" in snaps[0]["detail"]
     assert "accepted" in cli("snapshots", "accept", "2", "--by", "ana")
     assert [e["path"] for e in cli.json("ls", "drop")] == ["f2"]
@@ -223,6 +255,14 @@ def test_every_command_has_help_ending_with_an_example() -> None:
 def test_every_listing_command_takes_format(cli: Cli, drop: Path, fmt: str) -> None:
     put(drop, "ep01/a")
     cli("poll")
-    for args in (["targets"], ["snapshots", "drop"], ["ls", "drop"], ["diff", "drop"],
-                 ["history", "drop", "ep01/a"], ["batches"], ["batch", "1"], ["check"]):
+    for args in (
+        ["targets"],
+        ["snapshots", "drop"],
+        ["ls", "drop"],
+        ["diff", "drop"],
+        ["history", "drop", "ep01/a"],
+        ["batches"],
+        ["batch", "1"],
+        ["check"],
+    ):
         cli(*args, "--format", fmt)
