@@ -112,3 +112,12 @@ def test_each_commented_example_is_valid_when_uncommented(tmp_path: Path, line: 
         assert settings.database_url == value.strip('"').replace("${MONITOR_DB_PASSWORD}", "pw")
     else:
         assert getattr(settings.target("drop"), key) != getattr(settings.defaults, key)
+
+
+README = EXAMPLE.parent / "README.md"
+
+
+@pytest.mark.parametrize(("model", "key"), MODEL_KEYS)
+def test_every_key_is_in_the_readme_reference(model: str, key: str) -> None:
+    text = README.read_text(encoding="utf-8")
+    assert f"| `{key}` |" in text, f"{model}.{key} is missing from the README's table"
