@@ -154,6 +154,7 @@ class Defaults(_Strict):
     settle: Duration = timedelta(hours=1)
     batch_depth: int = Field(default=1, ge=0, le=32)
     max_removed_ratio: float = Field(default=0.5, gt=0, le=1)
+    suspect_min_removed: int = Field(default=10, ge=1)
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     max_entries: int = Field(default=1_000_000, ge=1)

@@ -141,13 +141,14 @@ def pair_moves(removed: list[A], added: list[B]) -> tuple[list[tuple[A, B]], lis
     )
 
 
-def is_suspect(current: dict[str, StoredVersion], changes: PollChanges, ratio: float) -> bool:
-    """True when the listing loses more than ``ratio`` of the current files at once."""
+def is_suspect(
+    current: dict[str, StoredVersion], changes: PollChanges, ratio: float, min_removed: int
+) -> bool:
+    """True when the listing loses more than ``ratio`` of the current files at once, and at
+    least ``min_removed`` of them (a tiny target losing its one file is not an alarm)."""
     files = sum(1 for v in current.values() if v.type == "file")
-    if files == 0:
-        return False
     lost = sum(1 for v in changes.removed if v.type == "file")
-    return lost / files > ratio
+    return files > 0 and lost >= min_removed and lost / files > ratio
 
 
 @dataclass(slots=True)

@@ -118,7 +118,7 @@ def record_poll(
         status = "partial" if listing.failed_folders else "complete"
         held = _held_suspect(conn, tid)
         confirmed = None
-        if is_suspect(current, changes, target.max_removed_ratio):
+        if is_suspect(current, changes, target.max_removed_ratio, target.suspect_min_removed):
             if held is None:
                 return _hold(conn, tid, target, listing, changes, current, started, now)
             confirmed = held.id

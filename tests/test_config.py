@@ -181,6 +181,7 @@ def test_defaults_field_values() -> None:
         "settle": "3600s",
         "batch_depth": 1,
         "max_removed_ratio": 0.5,
+        "suspect_min_removed": 10,
         "include": [],
         "exclude": [],
         "max_entries": 1_000_000,

@@ -134,7 +134,7 @@ def test_failed_folder_carries_its_entries_forward(store: Store, clock: Clock) -
 def test_suspect_listing_is_held_until_confirmed(store: Store, drop: Path, clock: Clock) -> None:
     for i in range(10):
         put(drop, f"d/f{i}.txt")
-    target = make_target(drop)
+    target = make_target(drop, suspect_min_removed=1)
     poll(store, target, clock)
     for i in range(6):
         (drop / f"d/f{i}.txt").unlink()
@@ -157,7 +157,7 @@ def test_suspect_listing_is_held_until_confirmed(store: Store, drop: Path, clock
 def test_suspect_superseded_by_a_normal_poll(store: Store, drop: Path, clock: Clock) -> None:
     for i in range(4):
         put(drop, f"f{i}")
-    target = make_target(drop)
+    target = make_target(drop, suspect_min_removed=1)
     poll(store, target, clock)
     hidden = drop.parent / "hidden"
     hidden.mkdir()
@@ -180,7 +180,7 @@ def test_suspect_superseded_by_a_normal_poll(store: Store, drop: Path, clock: Cl
 def test_accepting_a_suspect_snapshot_applies_it(store: Store, drop: Path, clock: Clock) -> None:
     for i in range(4):
         put(drop, f"f{i}")
-    target = make_target(drop)
+    target = make_target(drop, suspect_min_removed=1)
     poll(store, target, clock)
     for i in range(3):
         (drop / f"f{i}").unlink()
@@ -250,3 +250,14 @@ def test_versions_open_once_per_path(store: Store, drop: Path, clock: Clock) -> 
     assert [s.version.size for s in spans] == [2, 3, 4, 5]
     assert [s.gone_at is None for s in spans] == [False, False, False, True]
     assert all(a.gone_at == b.seen_at for a, b in itertools.pairwise(spans))
+
+
+def test_small_losses_are_not_suspect(store: Store, drop: Path, clock: Clock) -> None:
+    for i in range(3):
+        put(drop, f"f{i}")
+    target = make_target(drop)  # suspect_min_removed defaults to 10
+    poll(store, target, clock)
+    for i in range(3):
+        (drop / f"f{i}").unlink()
+    emptied = poll(store, target, clock)
+    assert (emptied.status, emptied.removed, emptied.files) == ("complete", 3, 0)
