@@ -111,7 +111,8 @@ def cli(tmp_path: Path, db_url: str, drop: Path) -> Cli:
     config = write_config(
         tmp_path / "monitor.toml",
         db_url,
-        f'[[target]]\nname = "drop"\nkind = "local"\npath = "{drop}"\nsettle = "1h"\nsuspect_min_removed = 2\n',
+        f'[[target]]\nname = "drop"\nkind = "local"\npath = "{drop}"\n'
+        'settle = "1h"\nsuspect_min_removed = 2\n',
     )
     return Cli(config, CliRunner(env={"COLUMNS": "200"}))
 
