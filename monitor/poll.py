@@ -124,9 +124,10 @@ def record_poll(
             confirmed = held.id
         if held is not None:
             _supersede(conn, held, now=now, confirmed=confirmed is not None)
+        baseline = latest_snapshot(conn, tid, applied_only=True) is None
         sid = _insert_snapshot(conn, tid, started=started, now=now, status=status, listing=listing)
         log.info("%s: snapshot %d: writing %d changes", target.name, sid, _count(changes))
-        result = _apply(conn, tid, sid, target, changes, current, now)
+        result = _apply(conn, tid, sid, target, changes, current, now, baseline=baseline)
         result.status = status
         result.failed_folders = list(listing.failed_folders)
         result.confirmed = confirmed
@@ -246,8 +247,14 @@ def _apply(
     changes: PollChanges,
     current: dict[str, StoredVersion],
     now: datetime,
+    *,
+    baseline: bool = False,
 ) -> PollResult:
-    """Close the versions that ended and open the new ones, then group the arrivals."""
+    """Close the versions that ended and open the new ones, then group the arrivals.
+
+    The first applied snapshot of a target is its baseline: what was there before anyone
+    watched is recorded, but it did not "arrive", so it opens no batch.
+    """
     ended = [v.id for v in changes.removed]
     ended += [old.id for old, _ in changes.modified]
     ended += [old.id for old, _ in changes.moved]
@@ -265,7 +272,7 @@ def _apply(
     arrivals = [
         Arrival(e.path, ids[e.path], kinds[e.path])
         for e in new_entries
-        if e.type == "file" and e.path in kinds
+        if e.type == "file" and e.path in kinds and not baseline
     ]
     batches = record_arrivals(
         conn, target_id=tid, snapshot_id=sid, arrivals=arrivals, depth=target.batch_depth, now=now
@@ -391,7 +398,8 @@ def accept_snapshot(
         listing = _unpack(snap.held_listing)
         current = current_versions(conn, tid)
         changes = compare(current, listing)
-        result = _apply(conn, tid, snapshot_id, target, changes, current, now)
+        baseline = latest_snapshot(conn, tid, applied_only=True) is None
+        result = _apply(conn, tid, snapshot_id, target, changes, current, now, baseline=baseline)
         result.status = "suspect"
         conn.execute(
             update(snapshot_t)

@@ -34,6 +34,7 @@ def batches(store: Store) -> dict[str, tuple[str, int, int]]:
 
 
 def test_grouping_by_top_folder(store: Store, drop: Path, clock: Clock) -> None:
+    poll(store, make_target(drop), clock)  # the baseline: an empty folder
     put(drop, "ep01/sc1/a.exr", b"aa")
     put(drop, "ep01/sc2/b.exr", b"bbb")
     put(drop, "ep02/c.exr", b"c")
@@ -44,6 +45,7 @@ def test_grouping_by_top_folder(store: Store, drop: Path, clock: Clock) -> None:
 
 
 def test_grouping_depth_two(store: Store, drop: Path, clock: Clock) -> None:
+    poll(store, make_target(drop, batch_depth=2), clock)  # the baseline: an empty folder
     put(drop, "ep01/sc1/a.exr")
     put(drop, "ep01/sc2/b.exr")
     put(drop, "ep01/top.exr")
@@ -54,6 +56,7 @@ def test_grouping_depth_two(store: Store, drop: Path, clock: Clock) -> None:
 def test_settles_after_quiet_window_with_stable_sizes(
     store: Store, drop: Path, clock: Clock
 ) -> None:
+    poll(store, make_target(drop, settle="1h"), clock)  # the baseline: an empty folder
     target = make_target(drop, settle="1h")
     put(drop, "ep01/a.exr", b"1")
     poll(store, target, clock)  # T0: the batch opens
@@ -75,6 +78,7 @@ def test_settles_after_quiet_window_with_stable_sizes(
 
 
 def test_quiet_but_unseen_file_keeps_batch_open(store: Store, drop: Path, clock: Clock) -> None:
+    poll(store, make_target(drop, settle="1h"), clock)  # the baseline: an empty folder
     target = make_target(drop, settle="1h")
     put(drop, "ep01/a.exr")
     poll(store, target, clock)
@@ -87,6 +91,7 @@ def test_quiet_but_unseen_file_keeps_batch_open(store: Store, drop: Path, clock:
 
 
 def test_new_batch_after_settle(store: Store, drop: Path, clock: Clock) -> None:
+    poll(store, make_target(drop, settle="30m"), clock)  # the baseline: an empty folder
     target = make_target(drop, settle="30m")
     put(drop, "ep01/a.exr")
     poll(store, target, clock)
@@ -116,6 +121,7 @@ def test_removed_and_moved_files_do_not_open_batches(
 
 
 def test_review_trail(store: Store, drop: Path, clock: Clock) -> None:
+    poll(store, make_target(drop), clock)  # the baseline: an empty folder
     put(drop, "ep01/a.exr")
     poll(store, make_target(drop), clock)
     with store.write() as conn:
@@ -131,3 +137,13 @@ def test_review_trail(store: Store, drop: Path, clock: Clock) -> None:
         ("ana", "new", "flagged", "odd"),
         ("bo", "flagged", "reviewed", None),
     ]
+
+
+def test_first_poll_is_a_baseline(store: Store, drop: Path, clock: Clock) -> None:
+    put(drop, "ep01/was-there.exr")
+    first = poll(store, make_target(drop), clock)
+    assert (first.added, first.batches) == (2, [])
+    put(drop, "ep01/arrived.exr")
+    second = poll(store, make_target(drop), clock)
+    assert len(second.batches) == 1
+    assert batches(store) == {"ep01": ("open", 1, 1)}

@@ -27,6 +27,7 @@ def at(text: str) -> time_machine.travel:
 
 
 def test_poll_then_ls_and_targets(cli: Cli, drop: Path) -> None:
+    cli("poll")  # the baseline: an empty folder
     put(drop, "ep01/a.exr", b"aaaa")
     (result,) = cli.json("poll")
     assert (result["target"], result["status"], result["files"], result["added"]) == (
@@ -142,6 +143,8 @@ def test_ls_at_a_past_time_and_history(cli: Cli, drop: Path) -> None:
 
 
 def test_batches_review_flow(cli: Cli, drop: Path) -> None:
+    with at("2026-11-20T09:00"):
+        cli("poll")  # the baseline
     put(drop, "ep01/a.exr", b"aa")
     put(drop, "ep01/b.exr", b"bbb")
     with at("2026-11-20T10:00"):
@@ -253,6 +256,7 @@ def test_every_command_has_help_ending_with_an_example() -> None:
 
 @pytest.mark.parametrize("fmt", ["table", "json", "csv"])
 def test_every_listing_command_takes_format(cli: Cli, drop: Path, fmt: str) -> None:
+    cli("poll")
     put(drop, "ep01/a")
     cli("poll")
     for args in (
