@@ -66,6 +66,8 @@ def compare(current: dict[str, StoredVersion], listing: Listing) -> PollChanges:
     changes = PollChanges()
     seen: set[str] = set()
     for entry in listing.entries:
+        if entry.path in seen:  # a source that repeats a path: the first one counts
+            continue
         seen.add(entry.path)
         old = current.get(entry.path)
         if old is None:

@@ -261,3 +261,12 @@ def test_small_losses_are_not_suspect(store: Store, drop: Path, clock: Clock) ->
         (drop / f"f{i}").unlink()
     emptied = poll(store, target, clock)
     assert (emptied.status, emptied.removed, emptied.files) == ("complete", 3, 0)
+
+
+def test_a_repeated_path_in_a_listing_counts_once(store: Store, clock: Clock) -> None:
+    with store.write() as conn:
+        q.register_targets(conn, [("drop", "local")], clock())
+    twice = Listing([Entry("a", "file", 1, 1), Entry("a", "file", 2, 2)])
+    result = record_poll(store, make_target(Path("/x")), twice, started=clock(), now=clock())
+    assert (result.added, result.files) == (1, 1)
+    assert state(store, result.snapshot_id) == {"a": ("file", 1, 1)}
