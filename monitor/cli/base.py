@@ -1,0 +1,135 @@
+"""What every command shares: the Typer app, error translation, the App object, common options.
+
+This module imports no command module; the command modules import it and register on ``app``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from sqlalchemy import Connection
+from typer.core import TyperGroup
+
+from monitor import __version__
+from monitor.config import DEFAULT_CONFIG_NAME, Settings, load_settings
+from monitor.errors import ConfigError, MonitorError
+from monitor.output import Format
+from monitor.poll import utc_now
+from monitor.store import Store, open_store
+from monitor.store import queries as q
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+class MonitorGroup(TyperGroup):
+    """Turns the project's errors into a message and an exit code, for every command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            err.print(f"[bold red]config error:[/] {exc}", markup=True, highlight=False)
+            raise typer.Exit(2) from exc
+        except MonitorError as exc:
+            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            raise typer.Exit(1) from exc
+
+
+app = typer.Typer(
+    cls=MonitorGroup,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Watch file servers and learn what arrived, changed and vanished.",
+)
+
+
+@dataclass
+class App:
+    """What every command needs, opened on first use."""
+
+    config_path: Path
+    _settings: Settings | None = None
+    _store: Store | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    def store(self, *, upgrade: bool | None = None) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings.database_url, upgrade=upgrade)
+            with self._store.write() as conn:
+                q.register_targets(
+                    conn, [(t.name, t.kind) for t in self.settings.targets], utc_now()
+                )
+        return self._store
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.store().read() as conn:
+            yield conn
+
+    @property
+    def zone(self) -> Any:
+        return self.settings.zone
+
+    def reviewer(self, given: str | None) -> str:
+        return given or self.settings.reviewer or getpass.getuser()
+
+
+def app_of(ctx: typer.Context) -> App:
+    """The App that ``main_options`` put on the context."""
+    obj = ctx.find_object(App)
+    assert obj is not None
+    return obj
+
+
+FormatOpt = Annotated[
+    Format, typer.Option("--format", "-f", help="table for people, json or csv for scripts.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"filedrop-monitor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path,
+        typer.Option("--config", "-c", envvar="MONITOR_CONFIG", help="The config file."),
+    ] = Path(DEFAULT_CONFIG_NAME),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """Watch file servers and learn what arrived, changed and vanished.
+
+    Example: monitor --config monitor.toml poll
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = App(config)
+
+
+def main() -> None:
+    app(prog_name="monitor")

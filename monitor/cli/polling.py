@@ -1,0 +1,220 @@
+"""Polling: ``poll``, and ``snapshots`` to list a target's snapshots or accept a suspect one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
+
+from monitor.cli.base import FormatOpt, app, app_of, err
+from monitor.config import TargetConfig
+from monitor.errors import ConfigError
+from monitor.output import Column, Format, emit
+from monitor.poll import PollResult, accept_snapshot, poll_target, utc_now
+from monitor.store import Store
+from monitor.store import queries as q
+from monitor.store.models import Snapshot
+
+
+@app.command()
+def poll(
+    ctx: typer.Context,
+    targets: Annotated[
+        list[str] | None, typer.Argument(help="Targets to poll (default: all).")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Poll targets once and record a snapshot of each.
+
+    Example: monitor poll studio-drop
+    """
+    obj = app_of(ctx)
+    settings = obj.settings
+    chosen = (
+        [settings.target(n) for n in targets]
+        if targets
+        else [t for t in settings.targets if t.enabled]
+    )
+    if not chosen:
+        raise ConfigError(f"{obj.config_path}: no targets to poll; add a [[target]]")
+    store = obj.store()
+    results = [_poll_one(store, t) for t in chosen]
+    rows = [_poll_row(r) for r in results]
+    columns = [
+        Column("target", "target"),
+        Column("snapshot", "snapshot", "int"),
+        Column("status", "status"),
+        Column("files", "files", "int"),
+        Column("bytes", "size", "size"),
+        Column("added", "added", "int"),
+        Column("removed", "removed", "int"),
+        Column("modified", "modified", "int"),
+        Column("moved", "moved", "int"),
+        Column("seconds", "seconds"),
+        Column("detail", "detail", "name"),
+    ]
+    emit(rows, columns, fmt, zone=settings.zone)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+def _poll_one(store: Store, target: TargetConfig) -> PollResult:
+    if not err.is_terminal:
+        return asyncio.run(poll_target(store, target))
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{target.name}: listing", total=None)
+
+        def update(entries: int, folders: int) -> None:
+            progress.update(
+                task, description=(f"{target.name}: {entries:,} entries in {folders:,} folders")
+            )
+
+        return asyncio.run(poll_target(store, target, progress=update))
+
+
+def _poll_row(r: PollResult) -> dict[str, Any]:
+    detail = r.error or ""
+    if r.failed_folders:
+        names = ", ".join(f.path or "/" for f in r.failed_folders[:3])
+        more = f" and {len(r.failed_folders) - 3} more" if len(r.failed_folders) > 3 else ""
+        detail = f"folders failed: {names}{more}"
+    if r.confirmed:
+        detail = f"confirms suspect snapshot {r.confirmed}"
+    return {
+        "target": r.target,
+        "snapshot": r.snapshot_id,
+        "status": r.status,
+        "files": r.files,
+        "dirs": r.dirs,
+        "bytes": r.total_bytes,
+        "added": r.added,
+        "removed": r.removed,
+        "modified": r.modified,
+        "moved": r.moved,
+        "seconds": f"{r.seconds:.2f}",
+        "batches": r.batches,
+        "settled": r.settled,
+        "detail": detail,
+        "failed_folders": [{"path": f.path, "reason": f.reason} for f in r.failed_folders],
+    }
+
+
+class SnapshotsGroup(TyperGroup):
+    """``monitor snapshots TARGET`` lists; ``monitor snapshots accept ID`` accepts."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+snapshots_app = typer.Typer(
+    cls=SnapshotsGroup,
+    no_args_is_help=True,
+    help="List a target's snapshots, or accept a suspect one.",
+)
+app.add_typer(snapshots_app, name="snapshots")
+
+
+@snapshots_app.command("list")
+def snapshots_list(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="Target name.")],
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """List a target's snapshots, newest first.
+
+    Example: monitor snapshots studio-drop --limit 10
+    """
+    obj = app_of(ctx)
+    obj.settings.target(target)
+    with obj.read() as conn:
+        snaps = q.list_snapshots(conn, q.target_id(conn, target), limit=limit)
+    rows = [_snapshot_row(s) for s in snaps]
+    emit(
+        rows,
+        [
+            Column("snapshot", "snapshot", "int"),
+            Column("at", "at", "time"),
+            Column("status", "status"),
+            Column("files", "files", "int"),
+            Column("bytes", "size", "size"),
+            Column("added", "added", "int"),
+            Column("removed", "removed", "int"),
+            Column("modified", "modified", "int"),
+            Column("moved", "moved", "int"),
+            Column("detail", "detail", "name"),
+        ],
+        fmt,
+        zone=obj.zone,
+        title=target,
+    )
+
+
+def _snapshot_row(s: Snapshot) -> dict[str, Any]:
+    failed = q.failed_folders(s)
+    detail = s.error or ""
+    if failed:
+        detail = "folders failed: " + ", ".join(f["path"] or "/" for f in failed[:3])
+    if s.status == "suspect":
+        detail = (
+            f"accepted ({s.accepted_by})"
+            if s.accepted_by
+            else (
+                "held, not applied: " + detail
+                if s.held_listing is not None or not s.applied
+                else detail
+            )
+        )
+    return {
+        "snapshot": s.id,
+        "at": s.started_at,
+        "finished": s.finished_at,
+        "status": s.status,
+        "applied": s.applied,
+        "files": s.files,
+        "dirs": s.dirs,
+        "bytes": s.total_bytes,
+        "added": s.added,
+        "removed": s.removed,
+        "modified": s.modified,
+        "moved": s.moved,
+        "skipped": s.skipped,
+        "detail": detail,
+        "failed_folders": failed,
+        "accepted_by": s.accepted_by,
+    }
+
+
+@snapshots_app.command("accept")
+def snapshots_accept(
+    ctx: typer.Context,
+    snapshot: Annotated[int, typer.Argument(help="ID of a held suspect snapshot.")],
+    by: Annotated[str | None, typer.Option(help="Who accepts it.")] = None,
+) -> None:
+    """Apply a held suspect snapshot: its listing is right after all.
+
+    Example: monitor snapshots accept 42
+    """
+    obj = app_of(ctx)
+    store = obj.store()
+    with store.read() as conn:
+        snap = q.get_snapshot(conn, snapshot)
+        name = q.target_names(conn)[snap.target_id]
+    result = accept_snapshot(
+        store, snapshot, obj.settings.target(name), actor=obj.reviewer(by), now=utc_now()
+    )
+    typer.echo(
+        f"snapshot {snapshot} of {name} accepted: {result.added} added, "
+        f"{result.removed} removed, {result.modified} modified, {result.moved} moved"
+    )

@@ -1,0 +1,102 @@
+"""Setting up: ``init``, ``check`` and ``db upgrade``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from monitor.cli.base import FormatOpt, app, app_of
+from monitor.errors import ConfigError, MonitorError
+from monitor.output import Column, Format, emit
+from monitor.sources import make_source
+from monitor.store import upgrade_schema
+
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+_STARTER = """\
+# filedrop-monitor configuration (see config.example.toml for every setting)
+data_dir = "monitor-data"
+timezone = "{zone}"
+
+[defaults]
+every = "30m"
+settle = "1h"
+
+[[target]]
+name = "{name}"
+kind = "local"
+path = "{path}"
+"""
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    watch: Annotated[Path, typer.Option(help="Folder the first target watches.")] = Path("drop"),
+    name: Annotated[str, typer.Option(help="Name of the first target.")] = "drop",
+    timezone: Annotated[str, typer.Option(help="Time zone for day boundaries.")] = "UTC",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing config file.")] = False,
+) -> None:
+    """Write a starter config with one local target and create the database.
+
+    Example: monitor init --watch ./drop --timezone Europe/Paris
+    """
+    obj = app_of(ctx)
+    if obj.config_path.exists() and not force:
+        raise ConfigError(f"{obj.config_path} exists already (use --force to overwrite it)")
+    path = watch.expanduser()
+    text = _STARTER.format(zone=timezone, name=name, path=str(path).replace("\\", "\\\\"))
+    obj.config_path.write_text(text, encoding="utf-8")
+    settings = obj.settings
+    target = settings.targets[0]
+    if isinstance(target.path, Path):
+        target.path.mkdir(parents=True, exist_ok=True)
+    obj.store()
+    typer.echo(f"wrote {obj.config_path}; database {settings.database_url}")
+    typer.echo(f"watching {target.path}: put files there, then run 'monitor poll'")
+
+
+@app.command()
+def check(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+    """Validate the config, open the database and check that every target can be listed.
+
+    Example: monitor check
+    """
+    obj = app_of(ctx)
+    settings = obj.settings
+    obj.store()
+    rows = []
+    for target in settings.targets:
+        try:
+            detail = asyncio.run(make_source(target).probe())
+            status = "ok"
+        except MonitorError as exc:
+            detail, status = exc.message, "failed"
+        rows.append(
+            {"target": target.name, "kind": target.kind, "status": status, "detail": detail}
+        )
+    columns = [
+        Column("target", "target"),
+        Column("kind", "kind"),
+        Column("status", "status"),
+        Column("detail", "detail", "name"),
+    ]
+    emit(rows, columns, fmt, zone=settings.zone, title=f"config {obj.config_path}: ok")
+    if any(r["status"] != "ok" for r in rows):
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Bring the database schema up to date (SQLite does this by itself on start).
+
+    Example: monitor db upgrade
+    """
+    obj = app_of(ctx)
+    store = obj.store(upgrade=True)
+    upgrade_schema(store)
+    typer.echo(f"database schema is current ({store.dialect})")
