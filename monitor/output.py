@@ -123,6 +123,9 @@ _STATUS_STYLES = {
     "removed": "red",
     "modified": "yellow",
     "moved": "blue",
+    "present": "green",
+    "changed": "yellow",
+    "gone": "red",
 }
 
 

@@ -270,3 +270,21 @@ def test_every_listing_command_takes_format(cli: Cli, drop: Path, fmt: str) -> N
         ["check"],
     ):
         cli(*args, "--format", fmt)
+
+
+def test_batch_tells_what_became_of_each_file(cli: Cli, drop: Path) -> None:
+    cli("poll")
+    put(drop, "ep01/keep.exr")
+    put(drop, "ep01/change.exr")
+    put(drop, "ep01/drop.exr")
+    cli("poll")
+    (drop / "ep01/drop.exr").unlink()
+    put(drop, "ep01/change.exr", b"changed", mtime=1_700_000_999)
+    cli("poll")
+    (first, *_) = cli.json("batches")[-1:]
+    detail = cli.json("batch", str(first["batch"]))
+    assert {f["path"]: f["now"] for f in detail["files"]} == {
+        "ep01/change.exr": "present",
+        "ep01/drop.exr": "gone",
+        "ep01/keep.exr": "present",
+    }

@@ -70,10 +70,12 @@ class App:
     def store(self, *, upgrade: bool | None = None) -> Store:
         if self._store is None:
             self._store = open_store(self.settings.database_url, upgrade=upgrade)
-            with self._store.write() as conn:
-                q.register_targets(
-                    conn, [(t.name, t.kind) for t in self.settings.targets], utc_now()
-                )
+            configured = [(t.name, t.kind) for t in self.settings.targets]
+            with self._store.read() as conn:
+                known = set(q.target_names(conn).values())
+            if any(name not in known for name, _ in configured):
+                with self._store.write() as conn:
+                    q.register_targets(conn, configured, utc_now())
         return self._store
 
     @contextmanager

@@ -160,7 +160,8 @@ def diff(
 def _diff_title(target: str, report: dict[str, Any]) -> str:
     s = report["summary"]
     return (
-        f"{target}: snapshot {report['from']['snapshot']} -> {report['to']['snapshot']}: "
+        f"{target}: snapshot {report['from']['snapshot'] or 'start'} -> "
+        f"{report['to']['snapshot'] or 'start'}: "
         f"{s['added']} added, {s['removed']} removed, {s['modified']} modified, "
         f"{s['moved']} moved, {human_size(s['bytes_added'])} added"
     )

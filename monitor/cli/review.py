@@ -14,6 +14,7 @@ from monitor.report import entry, mtime_of
 from monitor.sources import make_source
 from monitor.store import queries as q
 from monitor.store.models import REVIEW_STATUSES
+from monitor.store.queries import StoredVersion
 
 
 def _batch_row(b: Any, names: dict[int, str]) -> dict[str, Any]:
@@ -51,6 +52,7 @@ BATCH_FILE_COLUMNS = [
     Column("path", "path", "name"),
     Column("size", "size", "size"),
     Column("mtime", "modified", "time"),
+    Column("now", "now"),
 ]
 
 REVIEW_EVENT_COLUMNS = [
@@ -99,6 +101,7 @@ def batch(
         names = q.target_names(conn)
         files = q.batch_files(conn, batch_id)
         events = q.review_events(conn, batch_id)
+        still_there = q.open_paths(conn, b.target_id, (bf.path for bf, _ in files))
     url_for = make_source(obj.settings.target(names[b.target_id])).url_for
     file_rows = [
         {
@@ -106,6 +109,7 @@ def batch(
             "mtime": mtime_of(v),
             "change": bf.change,
             "present": v.gone_snapshot is None,
+            "now": _now(v, still_there),
         }
         for bf, v in files
     ]
@@ -114,6 +118,13 @@ def batch(
         typer.echo(to_json(_batch_json(_batch_row(b, names), file_rows, event_rows, obj.zone)))
         return
     _emit_batch(batch_id, _batch_row(b, names), file_rows, event_rows, fmt, obj.zone)
+
+
+def _now(version: StoredVersion, still_there: set[str]) -> str:
+    """What became of a batch file: still as it arrived, changed since, or gone."""
+    if version.gone_snapshot is None:
+        return "present"
+    return "changed" if version.path in still_there else "gone"
 
 
 def _batch_json(

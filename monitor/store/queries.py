@@ -157,6 +157,20 @@ def current_versions(conn: Connection, target: int) -> dict[str, StoredVersion]:
     return {v.path: v for v in _versions(conn.execute(stmt))}
 
 
+def open_paths(conn: Connection, target: int, paths: Iterable[str]) -> set[str]:
+    """Which of ``paths`` the target has now."""
+    wanted = list(paths)
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        stmt = select(version_t.c.path).where(
+            version_t.c.target_id == target,
+            version_t.c.gone_snapshot.is_(None),
+            version_t.c.path.in_(wanted[start : start + 500]),
+        )
+        found.update(conn.execute(stmt).scalars())
+    return found
+
+
 def _alive_at(snapshot_id: int) -> Any:
     return and_(
         version_t.c.first_snapshot <= snapshot_id,
