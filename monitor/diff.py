@@ -10,26 +10,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from monitor.sources.base import Entry, Listing
+from monitor.store.queries import HasEntryState as HasState
 from monitor.store.queries import StoredVersion
-
-
-class HasState(Protocol):
-    """What the diff compares: an Entry from a listing or a StoredVersion from the database."""
-
-    @property
-    def path(self) -> str: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def size(self) -> int | None: ...
-    @property
-    def mtime_ns(self) -> int | None: ...
-    @property
-    def etag(self) -> str | None: ...
-
 
 A = TypeVar("A", bound=HasState)
 B = TypeVar("B", bound=HasState)

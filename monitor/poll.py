@@ -31,6 +31,7 @@ from monitor.store.queries import (
     StoredVersion,
     current_versions,
     get_snapshot,
+    insert_versions,
     latest_snapshot,
     snapshot_t,
     target_id,
@@ -266,7 +267,7 @@ def _apply(
     new_entries = [e for e in changes.added]
     new_entries += [e for _, e in changes.modified]
     new_entries += [e for _, e in changes.moved]
-    ids = _insert_versions(conn, tid, sid, new_entries)
+    ids = insert_versions(conn, tid, sid, new_entries)
     kinds = {e.path: "added" for e in changes.added}
     kinds.update({e.path: "modified" for _, e in changes.modified})
     arrivals = [
@@ -293,31 +294,6 @@ def _apply(
         batches=batches,
         settled=settled,
     )
-
-
-def _insert_versions(conn: Connection, tid: int, sid: int, entries: list[Entry]) -> dict[str, int]:
-    if not entries:
-        return {}
-    rows = [
-        {
-            "target_id": tid,
-            "path": e.path,
-            "type": e.type,
-            "size": e.size,
-            "mtime_ns": e.mtime_ns,
-            "etag": e.etag,
-            "sha256": None,
-            "first_snapshot": sid,
-        }
-        for e in entries
-    ]
-    conn.execute(insert(version_t), rows)
-    found = conn.execute(
-        select(version_t.c.path, version_t.c.id).where(
-            version_t.c.target_id == tid, version_t.c.first_snapshot == sid
-        )
-    )
-    return {path: int(vid) for path, vid in found}
 
 
 def _state_counts(current: dict[str, StoredVersion], changes: PollChanges) -> tuple[int, int, int]:

@@ -13,19 +13,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from monitor.errors import StoreError
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 BUSY_TIMEOUT_S = 30.0
+#: The newest migration. Opening a database at this revision needs no alembic at all, which
+#: keeps every command quick to start; a test checks it against the migrations folder.
+SCHEMA_HEAD = "0001"
 
 
 @dataclass
@@ -84,19 +86,27 @@ def open_store(
     """
     engine = make_engine(url, busy_timeout=busy_timeout)
     store = Store(engine)
+    current = stored_revision(store)
+    if current == SCHEMA_HEAD:
+        return store
     if upgrade is None:
         upgrade = store.dialect == "sqlite"
     if upgrade:
         upgrade_schema(store)
-    else:
-        current, head = schema_revisions(store)
-        if current != head:
-            store.close()
-            raise StoreError(
-                f"the database schema is at {current or 'nothing'}, this version needs {head}: "
-                "run 'monitor db upgrade'"
-            )
-    return store
+        return store
+    store.close()
+    raise StoreError(
+        f"the database schema is at {current or 'nothing'}, this version needs {SCHEMA_HEAD}: "
+        "run 'monitor db upgrade'"
+    )
+
+
+def stored_revision(store: Store) -> str | None:
+    """The schema revision recorded in the database (None: no schema yet)."""
+    with store.engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
 def make_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
@@ -148,6 +158,8 @@ def _sqlite_engine(database: str | None, busy_timeout: float) -> Engine:
 
 
 def _alembic_config(connection: Connection) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(files("monitor.store") / "migrations"))
     cfg.attributes["connection"] = connection
@@ -155,7 +167,10 @@ def _alembic_config(connection: Connection) -> AlembicConfig:
 
 
 def schema_revisions(store: Store) -> tuple[str | None, str | None]:
-    """The database's schema revision and the newest one this version knows."""
+    """The database's schema revision and the newest one the migrations folder holds."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     with store.read() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
         head = ScriptDirectory.from_config(_alembic_config(conn)).get_current_head()
@@ -164,5 +179,7 @@ def schema_revisions(store: Store) -> tuple[str | None, str | None]:
 
 def upgrade_schema(store: Store, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (all migrations in one transaction)."""
+    from alembic import command
+
     with store.write() as conn:
         command.upgrade(_alembic_config(conn), revision)

@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 from monitor.errors import StoreError
 from monitor.store import open_store, schema_revisions
-from monitor.store.engine import make_engine, upgrade_schema
+from monitor.store.engine import SCHEMA_HEAD, make_engine, upgrade_schema
 
 
 def test_migrations_match_models(db_url: str) -> None:
@@ -23,7 +23,7 @@ def test_migrations_match_models(db_url: str) -> None:
             indexes = {i["name"] for i in inspect(conn).get_indexes("version")}
         assert {"ix_version_target_first", "ix_version_target_gone", "uq_version_open"} <= indexes
         current, head = schema_revisions(store)
-        assert current == head is not None
+        assert current == head == SCHEMA_HEAD
         upgrade_schema(store)  # idempotent
     finally:
         store.close()
