@@ -18,6 +18,17 @@ from monitor.store import Store
 from monitor.store import queries as q
 from monitor.store.models import Snapshot
 
+#: The columns a poll and a snapshot share: its status, the state it saw and what changed.
+SNAPSHOT_COUNT_COLUMNS = [
+    Column("status", "status"),
+    Column("files", "files", "int"),
+    Column("bytes", "size", "size"),
+    Column("added", "added", "int"),
+    Column("removed", "removed", "int"),
+    Column("modified", "modified", "int"),
+    Column("moved", "moved", "int"),
+]
+
 
 @app.command()
 def poll(
@@ -46,13 +57,7 @@ def poll(
     columns = [
         Column("target", "target"),
         Column("snapshot", "snapshot", "int"),
-        Column("status", "status"),
-        Column("files", "files", "int"),
-        Column("bytes", "size", "size"),
-        Column("added", "added", "int"),
-        Column("removed", "removed", "int"),
-        Column("modified", "modified", "int"),
-        Column("moved", "moved", "int"),
+        *SNAPSHOT_COUNT_COLUMNS,
         Column("seconds", "seconds"),
         Column("detail", "detail", "name"),
     ]
@@ -146,13 +151,7 @@ def snapshots_list(
         [
             Column("snapshot", "snapshot", "int"),
             Column("at", "at", "time"),
-            Column("status", "status"),
-            Column("files", "files", "int"),
-            Column("bytes", "size", "size"),
-            Column("added", "added", "int"),
-            Column("removed", "removed", "int"),
-            Column("modified", "modified", "int"),
-            Column("moved", "moved", "int"),
+            *SNAPSHOT_COUNT_COLUMNS,
             Column("detail", "detail", "name"),
         ],
         fmt,
