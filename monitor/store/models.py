@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, Text, text
+from sqlalchemy import BigInteger, Index, LargeBinary, Text, text
 from sqlmodel import Field, SQLModel
 
 from monitor.store.types import PathText, UTCDateTime
@@ -63,11 +63,11 @@ class Version(SQLModel, table=True):
     __table_args__ = (
         Index("ix_version_target_first", "target_id", "first_snapshot"),
         Index("ix_version_target_gone", "target_id", "gone_snapshot"),
-        Index("ix_version_target_path", "target_id", "path"),
+        Index("ix_version_target_path", "target_id", "path_key"),
         Index(
             "uq_version_open",
             "target_id",
-            "path",
+            "path_key",
             unique=True,
             sqlite_where=text("gone_snapshot IS NULL"),
             postgresql_where=text("gone_snapshot IS NULL"),
@@ -77,6 +77,8 @@ class Version(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     target_id: int = Field(foreign_key="target.id")
     path: str = Field(sa_type=PathText)
+    #: A hash of the path for indexes: a path may be longer than a B-tree index row allows.
+    path_key: str = Field(max_length=32)
     type: str = Field(max_length=4)
     size: int | None = Field(default=None, sa_type=BigInteger)
     mtime_ns: int | None = Field(default=None, sa_type=BigInteger)
@@ -89,7 +91,7 @@ class Version(SQLModel, table=True):
 class Batch(SQLModel, table=True):
     """New or changed files of one target that arrived together in one folder."""
 
-    __table_args__ = (Index("ix_batch_target_folder_status", "target_id", "folder", "status"),)
+    __table_args__ = (Index("ix_batch_target_status", "target_id", "status"),)
 
     id: int | None = Field(default=None, primary_key=True)
     target_id: int = Field(foreign_key="target.id")
@@ -113,10 +115,9 @@ class BatchFile(SQLModel, table=True):
 
     __tablename__ = "batch_file"
 
-    batch_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("batch.id"), primary_key=True, nullable=False)
-    )
-    path: str = Field(sa_column=Column(PathText, primary_key=True, nullable=False))
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    path: str = Field(sa_type=PathText)
     version_id: int = Field(foreign_key="version.id", index=True)
     change: str = Field(max_length=16)
 

@@ -20,7 +20,7 @@ from sqlmodel import SQLModel
 
 from monitor.errors import NotFound
 from monitor.store.models import Batch, BatchFile, ReviewEvent, Snapshot, Target
-from monitor.store.types import encode_path
+from monitor.store.types import encode_path, path_key
 
 TABLES = SQLModel.metadata.tables
 target_t: Table = TABLES["target"]
@@ -181,15 +181,16 @@ def open_paths(conn: Connection, target: int, paths: Iterable[str]) -> set[str]:
         stmt = select(version_t.c.path).where(
             version_t.c.target_id == target,
             version_t.c.gone_snapshot.is_(None),
-            version_t.c.path.in_(wanted[start : start + 500]),
+            version_t.c.path_key.in_([path_key(p) for p in wanted[start : start + 500]]),
         )
         found.update(conn.execute(stmt).scalars())
-    return found
+    return found & set(wanted)
 
 
 _VERSION_INSERT_COLUMNS = (
     "target_id",
     "path",
+    "path_key",
     "type",
     "size",
     "mtime_ns",
@@ -219,6 +220,7 @@ def insert_versions(
                     {
                         "target_id": target,
                         "path": e.path,
+                        "path_key": path_key(e.path),
                         "type": e.type,
                         "size": e.size,
                         "mtime_ns": e.mtime_ns,
@@ -245,7 +247,16 @@ def _copy_versions(
     with raw.cursor() as cursor, cursor.copy(f"COPY version ({columns}) FROM STDIN") as copy:
         for e in entries:
             copy.write_row(
-                (target, encode_path(e.path), e.type, e.size, e.mtime_ns, e.etag, snapshot_id)
+                (
+                    target,
+                    encode_path(e.path),
+                    path_key(e.path),
+                    e.type,
+                    e.size,
+                    e.mtime_ns,
+                    e.etag,
+                    snapshot_id,
+                )
             )
 
 
@@ -283,7 +294,11 @@ def history(conn: Connection, target: int, path: str) -> list[VersionSpan]:
         select(*VERSION_COLUMNS, first.c.started_at, gone.c.started_at)
         .join(first, first.c.id == version_t.c.first_snapshot)
         .outerjoin(gone, gone.c.id == version_t.c.gone_snapshot)
-        .where(version_t.c.target_id == target, version_t.c.path == path)
+        .where(
+            version_t.c.target_id == target,
+            version_t.c.path_key == path_key(path),
+            version_t.c.path == path,
+        )
         .order_by(version_t.c.first_snapshot)
     )
     return [VersionSpan(StoredVersion(*row[:9]), row[9], row[10]) for row in conn.execute(stmt)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,11 @@ def encode_path(path: str) -> str:
     return _NEEDS_ESCAPE.sub(
         lambda m: "\\\\" if m.group(0) == "\\" else f"\\u{ord(m.group(0)):04x}", path
     )
+
+
+def path_key(path: str) -> str:
+    """The fixed-size key that indexes a path (a path can outgrow a B-tree index row)."""
+    return hashlib.blake2b(encode_path(path).encode("utf-8"), digest_size=16).hexdigest()
 
 
 def decode_path(stored: str) -> str:

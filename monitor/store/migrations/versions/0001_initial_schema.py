@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 20:04:56.555429
+Create Date: 2026-11-24 20:48:13.131344
 """
 
 from collections.abc import Sequence
@@ -90,15 +90,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("batch", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_batch_review"), ["review"], unique=False)
-        batch_op.create_index(
-            "ix_batch_target_folder_status", ["target_id", "folder", "status"], unique=False
-        )
+        batch_op.create_index("ix_batch_target_status", ["target_id", "status"], unique=False)
 
     op.create_table(
         "version",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("target_id", sa.Integer(), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("path_key", sa.String(length=32), nullable=False),
         sa.Column("type", sa.String(length=4), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=True),
         sa.Column("mtime_ns", sa.BigInteger(), nullable=True),
@@ -127,10 +126,10 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_version_target_gone", ["target_id", "gone_snapshot"], unique=False
         )
-        batch_op.create_index("ix_version_target_path", ["target_id", "path"], unique=False)
+        batch_op.create_index("ix_version_target_path", ["target_id", "path_key"], unique=False)
         batch_op.create_index(
             "uq_version_open",
-            ["target_id", "path"],
+            ["target_id", "path_key"],
             unique=True,
             sqlite_where=sa.text("gone_snapshot IS NULL"),
             postgresql_where=sa.text("gone_snapshot IS NULL"),
@@ -170,6 +169,7 @@ def upgrade() -> None:
 
     op.create_table(
         "batch_file",
+        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("batch_id", sa.Integer(), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
@@ -182,9 +182,10 @@ def upgrade() -> None:
             ["version_id"],
             ["version.id"],
         ),
-        sa.PrimaryKeyConstraint("batch_id", "path"),
+        sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("batch_file", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_batch_file_batch_id"), ["batch_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_batch_file_version_id"), ["version_id"], unique=False)
 
     op.create_table(
@@ -213,6 +214,7 @@ def downgrade() -> None:
     op.drop_table("review_event")
     with op.batch_alter_table("batch_file", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_batch_file_version_id"))
+        batch_op.drop_index(batch_op.f("ix_batch_file_batch_id"))
 
     op.drop_table("batch_file")
     with op.batch_alter_table("alert", schema=None) as batch_op:
@@ -232,7 +234,7 @@ def downgrade() -> None:
 
     op.drop_table("version")
     with op.batch_alter_table("batch", schema=None) as batch_op:
-        batch_op.drop_index("ix_batch_target_folder_status")
+        batch_op.drop_index("ix_batch_target_status")
         batch_op.drop_index(batch_op.f("ix_batch_review"))
 
     op.drop_table("batch")
