@@ -127,31 +127,36 @@ def _refresh_totals(conn: Connection, batch_id: int, snapshot_id: int, now: date
 
 
 def settle_batches(
-    conn: Connection, *, target_id: int, snapshot_id: int, settle: timedelta, now: datetime
+    conn: Connection,
+    *,
+    target_id: int,
+    snapshot_id: int,
+    settle: timedelta,
+    now: datetime,
+    failed: list[str] | None = None,
 ) -> list[int]:
     """Settle the open batches that have been quiet for ``settle`` and whose every file was
-    seen unchanged by a poll after the one that brought it; return their ids."""
-    quiet = conn.execute(
-        select(batch_t.c.id).where(
-            batch_t.c.target_id == target_id,
-            batch_t.c.status == "open",
-            batch_t.c.last_change_at <= now - settle,
-        )
-    ).scalars()
-    settled: list[int] = []
-    for batch_id in quiet:
-        unstable = conn.execute(
-            select(func.count())
-            .select_from(batch_file_t)
-            .join(version_t, version_t.c.id == batch_file_t.c.version_id)
-            .where(
-                batch_file_t.c.batch_id == batch_id,
-                version_t.c.gone_snapshot.is_(None),
-                version_t.c.first_snapshot >= snapshot_id,
+    seen unchanged by a poll after the one that brought it; return their ids.
+
+    A file under a folder that this poll failed to list was not seen at all (its old entry
+    was only carried forward), so its batch stays open.
+    """
+    quiet = (
+        conn.execute(
+            select(batch_t.c.id).where(
+                batch_t.c.target_id == target_id,
+                batch_t.c.status == "open",
+                batch_t.c.last_change_at <= now - settle,
             )
-        ).scalar_one()
-        if unstable == 0:
-            settled.append(int(batch_id))
+        )
+        .scalars()
+        .all()
+    )
+    settled = [
+        int(b)
+        for b in quiet
+        if _stable(conn, int(b), snapshot_id) and not _unseen(conn, int(b), failed or [])
+    ]
     if settled:
         conn.execute(
             update(batch_t)
@@ -159,6 +164,31 @@ def settle_batches(
             .values(status="settled", settled_at=now)
         )
     return settled
+
+
+def _stable(conn: Connection, batch_id: int, snapshot_id: int) -> bool:
+    """No file of the batch is in a version first seen by this very snapshot."""
+    fresh = conn.execute(
+        select(func.count())
+        .select_from(batch_file_t)
+        .join(version_t, version_t.c.id == batch_file_t.c.version_id)
+        .where(
+            batch_file_t.c.batch_id == batch_id,
+            version_t.c.gone_snapshot.is_(None),
+            version_t.c.first_snapshot >= snapshot_id,
+        )
+    ).scalar_one()
+    return int(fresh) == 0
+
+
+def _unseen(conn: Connection, batch_id: int, failed: list[str]) -> bool:
+    """True when a file of the batch lies under a folder that failed to list."""
+    if not failed:
+        return False
+    paths = conn.execute(
+        select(batch_file_t.c.path).where(batch_file_t.c.batch_id == batch_id)
+    ).scalars()
+    return any(f == "" or p.startswith(f + "/") for p in paths for f in failed)
 
 
 def review_batch(

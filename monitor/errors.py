@@ -4,6 +4,7 @@
 
     MonitorError
     ├── ConfigError          the config file is missing, unreadable or invalid
+    ├── UsageError           a command was given something it cannot use (a bad time, ...)
     ├── SourceError          a source could not list what it was asked to
     │   ├── RootUnavailable  the target's root itself cannot be listed (the poll fails)
     │   └── FolderFailed     one folder could not be listed (the poll is partial)
@@ -31,6 +32,10 @@ class MonitorError(Exception):
 
 class ConfigError(MonitorError):
     """The configuration cannot be used; the message names the file and the key path."""
+
+
+class UsageError(MonitorError):
+    """A command-line value cannot be used; the CLI exits 2, like for any bad usage."""
 
 
 class SourceError(MonitorError):

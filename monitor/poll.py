@@ -14,7 +14,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -109,31 +109,95 @@ def record_poll(
     """Write the snapshot of one poll (``listing`` None: the poll failed with ``error``)."""
     with store.write() as conn:
         tid = target_id(conn, target.name, lock=True)
+        if listing is not None and (stale := _stale(conn, tid, started)):
+            listing, error = None, stale
         if listing is None:
             sid = _insert_snapshot(
                 conn, tid, started=started, now=now, status="failed", error=error
             )
             return PollResult(target.name, sid, "failed", error=error)
+        listing = _sanitized(listing, target.name)
         current = current_versions(conn, tid)
         changes = compare(current, listing)
-        status = "partial" if listing.failed_folders else "complete"
         held = _held_suspect(conn, tid)
         confirmed = None
         if is_suspect(current, changes, target.max_removed_ratio, target.suspect_min_removed):
-            if held is None:
+            if held is None or not _same_loss(current, held, changes):
+                if held is not None:
+                    _supersede(conn, held, now=now, confirmed=False)
                 return _hold(conn, tid, target, listing, changes, current, started, now)
             confirmed = held.id
         if held is not None:
             _supersede(conn, held, now=now, confirmed=confirmed is not None)
         baseline = latest_snapshot(conn, tid, applied_only=True) is None
-        sid = _insert_snapshot(conn, tid, started=started, now=now, status=status, listing=listing)
+        sid = _insert_snapshot(
+            conn, tid, started=started, now=now, status=status_of(listing), listing=listing
+        )
         log.info("%s: snapshot %d: writing %d changes", target.name, sid, _count(changes))
-        result = _apply(conn, tid, sid, target, changes, current, now, baseline=baseline)
-        result.status = status
+        result = _apply(
+            conn,
+            tid,
+            sid,
+            target,
+            changes,
+            current,
+            now,
+            baseline=baseline,
+            failed=[f.path for f in listing.failed_folders],
+        )
+        result.status = status_of(listing)
         result.failed_folders = list(listing.failed_folders)
         result.confirmed = confirmed
         _update_counts(conn, sid, result)
         return result
+
+
+def status_of(listing: Listing) -> str:
+    return "partial" if listing.failed_folders else "complete"
+
+
+def _stale(conn: Connection, tid: int, started: datetime) -> str | None:
+    """Why a listing must not be applied because a poll that started later got in first."""
+    latest = latest_snapshot(conn, tid)
+    if latest is not None and latest.started_at > started:
+        return (
+            f"a poll that started later was recorded first (snapshot {latest.id}); "
+            "this older listing is not applied"
+        )
+    return None
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _sanitized(listing: Listing, name: str) -> Listing:
+    """The listing with sizes and mtimes a database column can hold (servers send anything)."""
+
+    def fits(value: int | None) -> bool:
+        return value is None or _INT64_MIN <= value <= _INT64_MAX
+
+    if all(fits(e.size) and fits(e.mtime_ns) for e in listing.entries):
+        return listing
+
+    def clamp(value: int | None) -> int | None:
+        return None if value is None else max(_INT64_MIN, min(_INT64_MAX, value))
+
+    entries = [
+        e
+        if fits(e.size) and fits(e.mtime_ns)
+        else replace(e, size=clamp(e.size), mtime_ns=clamp(e.mtime_ns))
+        for e in listing.entries
+    ]
+    log.warning("%s: sizes or mtimes beyond what can be stored were clamped", name)
+    return replace(listing, entries=entries)
+
+
+def _same_loss(current: dict[str, StoredVersion], held: Snapshot, changes: PollChanges) -> bool:
+    """True when a suspect listing loses exactly the files the held one lost: it confirms."""
+    if held.held_listing is None:
+        return False
+    before = compare(current, _unpack(held.held_listing))
+    return {v.path for v in before.removed} == {v.path for v in changes.removed}
 
 
 def _count(changes: PollChanges) -> int:
@@ -217,10 +281,14 @@ def _hold(
         applied=False,
         held=_pack(listing),
     )
+    files, dirs, total = _state_counts(current, changes)
     result = PollResult(
         target.name,
         sid,
         "suspect",
+        files=files,
+        dirs=dirs,
+        total_bytes=total,
         error=error,
         added=len(changes.added),
         removed=len(changes.removed),
@@ -237,6 +305,8 @@ def _supersede(conn: Connection, held: Snapshot, *, now: datetime, confirmed: bo
     values: dict[str, object] = {"held_listing": None}
     if confirmed:
         values.update(accepted_by="confirmed by a later poll", accepted_at=now)
+    else:
+        values["error"] = f"{held.error or 'suspect'}; superseded by a later poll, never applied"
     conn.execute(update(snapshot_t).where(snapshot_t.c.id == held.id).values(**values))
 
 
@@ -250,6 +320,7 @@ def _apply(
     now: datetime,
     *,
     baseline: bool = False,
+    failed: list[str] | None = None,
 ) -> PollResult:
     """Close the versions that ended and open the new ones, then group the arrivals.
 
@@ -278,7 +349,9 @@ def _apply(
     batches = record_arrivals(
         conn, target_id=tid, snapshot_id=sid, arrivals=arrivals, depth=target.batch_depth, now=now
     )
-    settled = settle_batches(conn, target_id=tid, snapshot_id=sid, settle=target.settle, now=now)
+    settled = settle_batches(
+        conn, target_id=tid, snapshot_id=sid, settle=target.settle, now=now, failed=failed or []
+    )
     state = _state_counts(current, changes)
     return PollResult(
         target.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from monitor.errors import MonitorError
+from monitor.errors import UsageError
 
 
 def parse_moment(text: str, zone: ZoneInfo, *, now: datetime | None = None) -> datetime:
@@ -20,7 +20,7 @@ def parse_moment(text: str, zone: ZoneInfo, *, now: datetime | None = None) -> d
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise MonitorError(
+        raise UsageError(
             f"not a time: {text!r} (use ISO 8601, e.g. '2026-11-24 18:00' or '2026-11-24')"
         ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
@@ -37,4 +37,4 @@ def parse_day(text: str, zone: ZoneInfo, *, now: datetime | None = None) -> date
     try:
         return date.fromisoformat(word)
     except ValueError as exc:
-        raise MonitorError(f"not a day: {text!r} (use YYYY-MM-DD, today or yesterday)") from exc
+        raise UsageError(f"not a day: {text!r} (use YYYY-MM-DD, today or yesterday)") from exc

@@ -147,3 +147,23 @@ def test_first_poll_is_a_baseline(store: Store, drop: Path, clock: Clock) -> Non
     second = poll(store, make_target(drop), clock)
     assert len(second.batches) == 1
     assert batches(store) == {"ep01": ("open", 1, 1)}
+
+
+def test_no_settling_while_the_batch_folder_fails_to_list(store: Store, clock: Clock) -> None:
+    from monitor.poll import record_poll
+    from monitor.sources.base import Entry, FolderFailure, Listing
+
+    with store.write() as conn:
+        q.register_targets(conn, [("drop", "local")], clock())
+    target = make_target(Path("/x"), settle="1h")
+    record_poll(store, target, Listing([Entry("ep01", "dir")]), started=clock(), now=clock())
+    clock.advance(minutes=30)
+    arrived = Listing([Entry("ep01", "dir"), Entry("ep01/a.bin", "file", 1, 1)])
+    record_poll(store, target, arrived, started=clock(), now=clock())
+    clock.advance(hours=2)
+    blind = Listing([Entry("ep01", "dir")], failed_folders=[FolderFailure("ep01", "denied")])
+    r = record_poll(store, target, blind, started=clock(), now=clock())
+    assert (r.status, r.settled) == ("partial", [])
+    clock.advance(minutes=30)
+    r = record_poll(store, target, arrived, started=clock(), now=clock())
+    assert len(r.settled) == 1

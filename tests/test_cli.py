@@ -288,3 +288,37 @@ def test_batch_tells_what_became_of_each_file(cli: Cli, drop: Path) -> None:
         "ep01/drop.exr": "gone",
         "ep01/keep.exr": "present",
     }
+
+
+def test_errors_print_names_literally(cli: Cli) -> None:
+    cli("poll")
+    result = cli.run("history", "drop", "[/x][bold red]hi")
+    assert result.exit_code == 1
+    assert "[/x][bold red]hi" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_times_are_usage_errors(cli: Cli) -> None:
+    cli("poll")
+    cli("ls", "drop", "--at", "half past nine", code=2)
+    cli("diff", "drop", "--day", "2026-13-45", code=2)
+    cli("diff", "drop", "--from-snapshot", "0", "--day", "today", code=2)
+
+
+def test_day_diff_across_a_dst_change(cli: Cli, drop: Path) -> None:
+    # Europe/Paris leaves summer time on 2026-10-25: that day has 25 hours.
+    put(drop, "a.txt")
+    with at("2026-10-24T23:30"):
+        cli("poll")
+    put(drop, "b.txt")
+    with time_machine.travel(datetime.fromisoformat("2026-10-25T02:30+01:00"), tick=False):
+        cli("poll")  # the second 02:30 of the night, after the clocks went back
+    put(drop, "c.txt")
+    with at("2026-10-25T23:59"):
+        cli("poll")
+    put(drop, "d.txt")
+    with at("2026-10-26T00:01"):
+        cli("poll")
+    day = cli.json("diff", "drop", "--day", "2026-10-25")
+    assert [e["path"] for e in day["added"]] == ["b.txt", "c.txt"]
+    assert day["from"]["at"] == "2026-10-24T23:30:00+02:00"
+    assert day["to"]["at"] == "2026-10-25T23:59:00+01:00"

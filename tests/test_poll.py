@@ -270,3 +270,75 @@ def test_a_repeated_path_in_a_listing_counts_once(store: Store, clock: Clock) ->
     result = record_poll(store, make_target(Path("/x")), twice, started=clock(), now=clock())
     assert (result.added, result.files) == (1, 1)
     assert state(store, result.snapshot_id) == {"a": ("file", 1, 1)}
+
+
+def test_far_future_mtime_is_clamped_not_fatal(store: Store, drop: Path, clock: Clock) -> None:
+    hostile = put(drop, "from-2300.bin")
+    os.utime(hostile, ns=(0, 10_413_792_000 * 10**9))  # year 2300: beyond int64 nanoseconds
+    target = make_target(drop)
+    first = poll(store, target, clock)
+    again = poll(store, target, clock)
+    assert (first.status, first.files, again.modified) == ("complete", 1, 0)
+    assert state(store, first.snapshot_id)["from-2300.bin"][2] == 2**63 - 1
+
+
+def test_very_long_path_is_stored(store: Store, clock: Clock) -> None:
+    with store.write() as conn:
+        q.register_targets(conn, [("drop", "local")], clock())
+    deep = "/".join(["d" * 200] * 17) + "/" + "f" * 250  # about 3.7 KB
+    listing = Listing([Entry(deep, "file", 1, 1)])
+    target = make_target(Path("/x"))
+    first = record_poll(store, target, listing, started=clock(), now=clock())
+    clock.advance(minutes=1)
+    again = record_poll(store, target, listing, started=clock(), now=clock())
+    assert (first.added, again.added, again.modified) == (1, 0, 0)
+    with store.read() as conn:
+        assert [s.version.path for s in q.history(conn, 1, deep)] == [deep]
+
+
+def test_suspect_is_confirmed_only_by_the_same_loss(store: Store, drop: Path, clock: Clock) -> None:
+    for i in range(20):
+        put(drop, f"f{i:02d}")
+    target = make_target(drop, suspect_min_removed=1)
+    poll(store, target, clock)
+    away = drop.parent / "away"
+    away.mkdir()
+    for i in range(15):
+        (drop / f"f{i:02d}").rename(away / f"f{i:02d}")
+    first = poll(store, target, clock)
+    for i in range(15):
+        (away / f"f{i:02d}").rename(drop / f"f{i:02d}")
+    for i in range(5, 20):
+        (drop / f"f{i:02d}").rename(away / f"f{i:02d}")
+    other = poll(store, target, clock)  # suspect again, but a different loss: held too
+    assert (first.status, other.status, other.confirmed) == ("suspect", "suspect", None)
+    same = poll(store, target, clock)  # the same loss again: confirmed
+    assert (same.status, same.removed, same.confirmed) == ("complete", 15, other.snapshot_id)
+    with store.read() as conn:
+        superseded = q.get_snapshot(conn, first.snapshot_id)
+    assert superseded.error is not None and "superseded" in superseded.error
+
+
+def test_held_snapshot_records_the_state_it_saw(store: Store, drop: Path, clock: Clock) -> None:
+    for i in range(4):
+        put(drop, f"f{i}", b"abc")
+    target = make_target(drop, suspect_min_removed=1)
+    poll(store, target, clock)
+    for i in range(3):
+        (drop / f"f{i}").unlink()
+    held = poll(store, target, clock)
+    assert (held.status, held.files, held.total_bytes) == ("suspect", 1, 3)
+
+
+def test_an_older_listing_recorded_late_is_not_applied(
+    store: Store, drop: Path, clock: Clock
+) -> None:
+    put(drop, "a")
+    target = make_target(drop)
+    early = clock()
+    clock.advance(minutes=5)
+    poll(store, target, clock)  # a poll that started later finished first
+    late = record_poll(store, target, Listing([]), started=early, now=clock())
+    assert late.status == "failed" and late.error is not None and "older" in late.error
+    with store.read() as conn:
+        assert set(q.current_versions(conn, 1)) == {"a"}

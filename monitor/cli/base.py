@@ -13,15 +13,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from sqlalchemy import Connection
 from typer.core import TyperGroup
 
 from monitor import __version__
 from monitor.config import DEFAULT_CONFIG_NAME, Settings, load_settings
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, MonitorError, UsageError
 from monitor.output import Format
 from monitor.poll import utc_now
 from monitor.store import Store, open_store
@@ -36,11 +38,12 @@ class MonitorGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            err.print(f"[bold red]config error:[/] {exc}", markup=True, highlight=False)
+        except (ConfigError, UsageError) as exc:
+            label = "config error: " if isinstance(exc, ConfigError) else "error: "
+            err.print(Text.assemble((label, "bold red"), str(exc)), highlight=False)
             raise typer.Exit(2) from exc
         except MonitorError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            err.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
             raise typer.Exit(1) from exc
 
 
@@ -84,7 +87,7 @@ class App:
             yield conn
 
     @property
-    def zone(self) -> Any:
+    def zone(self) -> ZoneInfo:
         return self.settings.zone
 
     def reviewer(self, given: str | None) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from sqlalchemy import Connection
 
 from monitor.cli.base import FormatOpt, app, app_of
-from monitor.errors import MonitorError
+from monitor.errors import MonitorError, UsageError
 from monitor.output import Column, Format, display_name, emit, human_size, to_json
 from monitor.poll import utc_now
 from monitor.report import compute_diff, diff_report, diff_rows, entry, mtime_of
@@ -64,7 +65,7 @@ def targets(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
     )
 
 
-def _snapshot_for(conn: Connection, tid: int, at: str | None, zone: Any) -> Snapshot | None:
+def _snapshot_for(conn: Connection, tid: int, at: str | None, zone: ZoneInfo) -> Snapshot | None:
     if at is None:
         return q.latest_snapshot(conn, tid)
     return q.snapshot_at(conn, tid, parse_moment(at, zone))
@@ -141,7 +142,10 @@ def diff(
     obj = app_of(ctx)
     cfg = obj.settings.target(target)
     zone = obj.zone
-    modes = sum(x is not None for x in (day, since or until, from_snapshot or to_snapshot))
+    modes = sum(
+        any(x is not None for x in group)
+        for group in ((day,), (since, until), (from_snapshot, to_snapshot))
+    )
     if modes > 1:
         raise typer.BadParameter("use one of --day, --since/--until, --from-snapshot/--to-snapshot")
     with obj.read() as conn:
@@ -175,14 +179,14 @@ def _diff_bounds(
     until: str | None,
     a: int | None,
     b: int | None,
-    zone: Any,
+    zone: ZoneInfo,
 ) -> tuple[Snapshot | None, Snapshot | None]:
     if a is not None or b is not None:
         after = q.get_snapshot(conn, b) if b is not None else q.latest_snapshot(conn, tid)
         before = q.get_snapshot(conn, a) if a is not None else None
         for snap in (before, after):
             if snap is not None and snap.target_id != tid:
-                raise MonitorError(f"snapshot {snap.id} belongs to another target")
+                raise UsageError(f"snapshot {snap.id} belongs to another target")
         return before, after
     if since is not None or until is not None:
         end = parse_moment(until, zone) if until else utc_now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -13,11 +14,11 @@ from monitor.poll import utc_now
 from monitor.report import entry, mtime_of
 from monitor.sources import make_source
 from monitor.store import queries as q
-from monitor.store.models import REVIEW_STATUSES
+from monitor.store.models import REVIEW_STATUSES, Batch
 from monitor.store.queries import StoredVersion
 
 
-def _batch_row(b: Any, names: dict[int, str]) -> dict[str, Any]:
+def _batch_row(b: Batch, names: dict[int, str]) -> dict[str, Any]:
     return {
         "batch": b.id,
         "target": names.get(b.target_id, "?"),
@@ -131,7 +132,7 @@ def _batch_json(
     row: dict[str, Any],
     file_rows: list[dict[str, Any]],
     event_rows: list[dict[str, Any]],
-    zone: Any,
+    zone: ZoneInfo,
 ) -> dict[str, Any]:
     """The batch, its files and its review trail as one JSON object."""
     return {
@@ -149,7 +150,7 @@ def _emit_batch(
     file_rows: list[dict[str, Any]],
     event_rows: list[dict[str, Any]],
     fmt: Format,
-    zone: Any,
+    zone: ZoneInfo,
 ) -> None:
     """The batch, its files and (in a table) its review trail, one listing after another."""
     emit([row], BATCH_COLUMNS, fmt, zone=zone, title=f"batch {batch_id}")

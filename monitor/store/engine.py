@@ -74,6 +74,8 @@ def _translated() -> Iterator[None]:
         raise StoreError(f"database error: {text}") from exc
     except DBAPIError as exc:
         raise StoreError(f"database error: {exc.orig}") from exc
+    except OverflowError as exc:
+        raise StoreError(f"a value is too large for the database: {exc}") from exc
 
 
 def open_store(
@@ -103,7 +105,7 @@ def open_store(
 
 def stored_revision(store: Store) -> str | None:
     """The schema revision recorded in the database (None: no schema yet)."""
-    with store.engine.connect() as conn:
+    with _translated(), store.engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
@@ -115,6 +117,8 @@ def make_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"not a database URL: {url!r}") from exc
+    if parsed.drivername == "postgresql":  # the driver this project installs: psycopg 3
+        parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed.database, busy_timeout)

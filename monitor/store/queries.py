@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Table, and_, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
-from monitor.errors import NotFound
+from monitor.errors import NotFound, StoreError
 from monitor.store.models import Batch, BatchFile, ReviewEvent, Snapshot, Target
 from monitor.store.types import encode_path, path_key
 
@@ -241,23 +241,28 @@ def insert_versions(
 def _copy_versions(
     conn: Connection, target: int, snapshot_id: int, entries: Sequence[HasEntryState]
 ) -> None:
+    import psycopg
+
     raw = conn.connection.driver_connection
     assert raw is not None, "an open connection has a driver connection"
     columns = ", ".join(_VERSION_INSERT_COLUMNS)
-    with raw.cursor() as cursor, cursor.copy(f"COPY version ({columns}) FROM STDIN") as copy:
-        for e in entries:
-            copy.write_row(
-                (
-                    target,
-                    encode_path(e.path),
-                    path_key(e.path),
-                    e.type,
-                    e.size,
-                    e.mtime_ns,
-                    e.etag,
-                    snapshot_id,
+    try:
+        with raw.cursor() as cursor, cursor.copy(f"COPY version ({columns}) FROM STDIN") as copy:
+            for e in entries:
+                copy.write_row(
+                    (
+                        target,
+                        encode_path(e.path),
+                        path_key(e.path),
+                        e.type,
+                        e.size,
+                        e.mtime_ns,
+                        e.etag,
+                        snapshot_id,
+                    )
                 )
-            )
+    except psycopg.Error as exc:
+        raise StoreError(f"database error while writing versions: {exc}") from exc
 
 
 def _alive_at(snapshot_id: int) -> Any:
