@@ -155,7 +155,15 @@ def emit(
             table.add_column(column.header, justify=justify, overflow="fold", no_wrap=not wrap)
         for row in rows:
             table.add_row(*(c.cell(row.get(c.key), zone) for c in columns))
-        (console or Console(file=out)).print(table)
+        (console or _console(out)).print(table)
+
+
+def _console(out: IO[str]) -> Console:
+    """A console for ``out``; piped output gets room for whole rows instead of 80 columns."""
+    console = Console(file=out)
+    if not console.is_terminal and console.width < 200:
+        console = Console(file=out, width=200)
+    return console
 
 
 def _jsonable(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:

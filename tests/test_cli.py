@@ -322,3 +322,16 @@ def test_day_diff_across_a_dst_change(cli: Cli, drop: Path) -> None:
     assert [e["path"] for e in day["added"]] == ["b.txt", "c.txt"]
     assert day["from"]["at"] == "2026-10-24T23:30:00+02:00"
     assert day["to"]["at"] == "2026-10-25T23:59:00+01:00"
+
+
+def test_init_validates_before_writing_and_quotes_paths(tmp_path: Path) -> None:
+    runner = CliRunner()
+    config = tmp_path / "sub" / "monitor.toml"
+    config.parent.mkdir()
+    bad = runner.invoke(app, ["--config", str(config), "init", "--timezone", "Mars/Base"])
+    assert bad.exit_code == 2 and not config.exists()
+    odd = tmp_path / 'we"ird ${HOME} \\ dir'
+    ok = runner.invoke(app, ["--config", str(config), "init", "--watch", str(odd)])
+    assert ok.exit_code == 0, ok.output
+    (target,) = Cli(config, runner).json("check")
+    assert target["status"] == "ok" and odd.is_dir()

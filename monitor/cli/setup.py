@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import tomllib
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from monitor.cli.base import FormatOpt, app, app_of
+from monitor.config import settings_from_dict
 from monitor.errors import ConfigError, MonitorError
 from monitor.output import Column, Format, emit
 from monitor.sources import make_source
@@ -20,16 +23,16 @@ app.add_typer(db_app, name="db")
 _STARTER = """\
 # filedrop-monitor configuration (see config.example.toml for every setting)
 data_dir = "monitor-data"
-timezone = "{zone}"
+timezone = {zone}
 
 [defaults]
 every = "30m"
 settle = "1h"
 
 [[target]]
-name = "{name}"
+name = {name}
 kind = "local"
-path = "{path}"
+path = {path}
 """
 
 
@@ -48,16 +51,25 @@ def init(
     obj = app_of(ctx)
     if obj.config_path.exists() and not force:
         raise ConfigError(f"{obj.config_path} exists already (use --force to overwrite it)")
-    path = watch.expanduser()
-    text = _STARTER.format(zone=timezone, name=name, path=str(path).replace("\\", "\\\\"))
+    folder = watch.expanduser().absolute()
+    text = _STARTER.format(
+        zone=_toml_string(timezone), name=_toml_string(name), path=_toml_string(str(folder))
+    )
+    settings_from_dict(tomllib.loads(text), path=obj.config_path, environ={})  # validate first
     obj.config_path.write_text(text, encoding="utf-8")
-    settings = obj.settings
-    target = settings.targets[0]
-    if isinstance(target.path, Path):
-        target.path.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     obj.store()
-    typer.echo(f"wrote {obj.config_path}; database {settings.database_url}")
-    typer.echo(f"watching {target.path}: put files there, then run 'monitor poll'")
+    typer.echo(f"wrote {obj.config_path}; database {obj.settings.database_url}")
+    typer.echo(f"watching {folder}: put files there, then run 'monitor poll'")
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's ("$" doubled so ${ stays literal)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(f"{value!r} is not valid UTF-8 and cannot go in a config file") from exc
+    return json.dumps(value.replace("${", "$${"), ensure_ascii=True)
 
 
 @app.command()
