@@ -34,6 +34,7 @@ _UNPRINTABLE = re.compile(
 )
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def display_name(name: str) -> str:
@@ -173,7 +174,8 @@ def _jsonable(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
 def write_csv(
     rows: Sequence[dict[str, Any]], keys: Sequence[str], *, zone: ZoneInfo, stream: IO[str]
 ) -> None:
-    """CSV with a header; names are written exactly, undecodable bytes as \\xNN."""
+    """CSV with a header; undecodable bytes as \\xNN, and a cell that a spreadsheet would
+    run as a formula (=, +, -, @) starts with a quote."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(keys)
     for row in rows:
@@ -186,6 +188,8 @@ def _csv_cell(value: Any, zone: ZoneInfo) -> str:
     if isinstance(value, datetime):
         return iso(value, zone) or ""
     text = str(value)
+    if text.startswith(_FORMULA_STARTS):  # a hostile name must not run as a spreadsheet formula
+        text = "'" + text
     if _SURROGATES.search(text):
         text = _SURROGATES.sub(lambda m: f"\\x{ord(m.group(0)) - 0xDC00:02x}", text)
     return text

@@ -195,16 +195,23 @@ def test_snapshots_list_and_accept(cli: Cli, drop: Path) -> None:
 def test_csv_and_table_escape_hostile_names(cli: Cli, drop: Path) -> None:
     put(drop, "new\nline.txt")
     put(drop, "[bold]markup[red]x")
+    put(drop, "=cmd|calc")
     with open(os.fsencode(drop) + b"/bad\xff.bin", "wb"):
         pass
     cli("poll")
     rows = list(csv.DictReader(io.StringIO(cli("ls", "drop", "--format", "csv"))))
-    assert [r["path"] for r in rows] == ["[bold]markup[red]x", "bad\\xff.bin", "new\nline.txt"]
+    assert [r["path"] for r in rows] == [
+        "'=cmd|calc",
+        "[bold]markup[red]x",
+        "bad\\xff.bin",
+        "new\nline.txt",
+    ]
     table = cli("ls", "drop")
     assert "new\\nline.txt" in table and "bad\\xff.bin" in table
     assert "[bold]markup[red]x" in table
     listing = cli.json("ls", "drop")
-    assert os.fsencode(listing[1]["path"]) == b"bad\xff.bin"
+    assert os.fsencode(listing[2]["path"]) == b"bad\xff.bin"
+    assert listing[0]["path"] == "=cmd|calc"
 
 
 def test_poll_failure_exit_code(cli: Cli, drop: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from monitor.errors import MonitorError
 from monitor.poll import accept_snapshot, record_poll
 from monitor.report import compute_diff
 from monitor.sources.base import Entry, FolderFailure, Listing
@@ -173,7 +174,7 @@ def test_suspect_superseded_by_a_normal_poll(store: Store, drop: Path, clock: Cl
         0,
         None,
     )
-    with pytest.raises(Exception, match="superseded"):
+    with pytest.raises(MonitorError, match="superseded"):
         accept_snapshot(store, held.snapshot_id, target, actor="ana", now=clock())
 
 

@@ -55,9 +55,14 @@ def test_bad_config_exits_2_with_key_path_and_no_traceback(
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_usage_error_exits_2(tmp_path: Path) -> None:
-    result = run("diff", config=tmp_path / "none.toml")
-    assert result.returncode == 2
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "m.toml"
+    config.write_text('[[target]]\nname = "a"\nkind = "local"\npath = "/tmp"\n')
+    missing = run("diff", config=config)
+    assert missing.returncode == 2 and "Missing argument" in missing.stderr
+    wrong = run("poll", "--format", "yaml", config=config)
+    assert wrong.returncode == 2 and "yaml" in wrong.stderr
+    assert "Traceback" not in missing.stderr + wrong.stderr
 
 
 def make_tree(root: Path, files: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -14,8 +15,11 @@ from monitor.poll import utc_now
 from monitor.report import entry, mtime_of
 from monitor.sources import make_source
 from monitor.store import queries as q
-from monitor.store.models import REVIEW_STATUSES, Batch
+from monitor.store.models import BATCH_STATUSES, REVIEW_STATUSES, Batch
 from monitor.store.queries import StoredVersion
+
+BatchStatus = StrEnum("BatchStatus", {s: s for s in BATCH_STATUSES})  # type: ignore[misc]
+ReviewStatus = StrEnum("ReviewStatus", {s: s for s in REVIEW_STATUSES})  # type: ignore[misc]
 
 
 def _batch_row(b: Batch, names: dict[int, str]) -> dict[str, Any]:
@@ -69,8 +73,8 @@ REVIEW_EVENT_COLUMNS = [
 def batches(
     ctx: typer.Context,
     target: Annotated[str | None, typer.Option(help="Only this target.")] = None,
-    status: Annotated[str | None, typer.Option(help="open or settled.")] = None,
-    review: Annotated[str | None, typer.Option(help="new, reviewed, flagged or dismissed.")] = None,
+    status: Annotated[BatchStatus | None, typer.Option(help="Only open or settled ones.")] = None,
+    review: Annotated[ReviewStatus | None, typer.Option(help="Only this review status.")] = None,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 100,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -163,7 +167,7 @@ def _emit_batch(
 def review(
     ctx: typer.Context,
     batch_id: Annotated[int, typer.Argument(metavar="ID", help="Batch ID.")],
-    status: Annotated[str, typer.Option(help="new, reviewed, flagged or dismissed.")],
+    status: Annotated[ReviewStatus, typer.Option(help="The new review status.")],
     note: Annotated[str | None, typer.Option(help="Why.")] = None,
     by: Annotated[str | None, typer.Option(help="Reviewer (default: config or login).")] = None,
 ) -> None:
@@ -171,8 +175,6 @@ def review(
 
     Example: monitor review 7 --status flagged --note "credentials in config.ini"
     """
-    if status not in REVIEW_STATUSES:
-        raise typer.BadParameter(f"use one of {', '.join(REVIEW_STATUSES)}", param_hint="--status")
     obj = app_of(ctx)
     with obj.store().write() as conn:
         review_batch(
