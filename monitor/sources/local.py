@@ -1,8 +1,19 @@
-"""The ``local`` source: a folder on this machine (or a mounted share), walked with ``os.scandir``.
+"""The ``local`` source: a folder on this machine (or a mounted share), walked by descriptor.
 
 The walk is a plain synchronous function run in a worker thread (``asyncio.to_thread``), so a
 large tree never blocks the event loop. It is iterative (no recursion limit) and costs one
-``lstat`` per entry; directory types come from ``d_type`` where the file system gives it.
+``fstatat`` per entry; directory types come from ``d_type`` where the file system gives it.
+
+Folders are opened by descriptor, never by path: the root once (symlinks in the root's own path
+are followed: it is configuration), then each subfolder by its name relative to its parent's
+descriptor with ``O_NOFOLLOW``, and listed with ``os.scandir(fd)``. A folder swapped for a
+symlink after its parent was listed therefore cannot be entered, and path length never matters
+(trees deeper than ``PATH_MAX`` are listed). Every listed entry was reached from the root
+through real folders only (a folder moved out of the root while it is being listed is still
+listed under its old path: it was inside when it was opened). The walk is depth first and keeps
+the descriptors of the folders above the current one that still have subfolders to read: at most
+one per level; a folder more than ``MAX_DEPTH`` levels down is listed but its contents fail (a
+:class:`FolderFailure`).
 
 What is listed:
 
@@ -10,23 +21,28 @@ What is listed:
 - directories, with ``size`` and ``mtime_ns`` left ``None``: a directory's mtime changes
   whenever a child does, so only its existence is tracked.
 
-Symlinks are resolved with ``os.path.realpath`` and never followed out of the root:
+Symlinks are never followed into folders, so no walk can loop or leave the root:
 
-- a link whose target lies outside the resolved root is not listed (counted in ``skipped``);
-- a link to a file inside the root is listed as a file, under the link's own path, with the
-  target's size and mtime;
-- a link to a directory inside the root is walked under the link's own path (so the same
-  files may appear under two paths); a directory whose ``(st_dev, st_ino)`` is already on the
-  chain of folders above it is skipped and counted, so loops cannot happen;
-- dangling links, link cycles and links to special files are skipped and counted.
+- a link to a regular file inside the resolved root is listed as a file, under the link's own
+  path, with the target's size and mtime (resolved with ``os.path.realpath``, checked to be
+  inside the root, then ``lstat``-ed; ``include``/``exclude`` see it as a file). Residual race,
+  metadata only: a folder on the resolved path swapped for a link out of the root between the
+  check and the ``lstat`` can give the listed link the size and mtime of a file outside the
+  root, until the next poll; never a name or anything else from outside;
+- every other link is skipped and counted in ``skipped``: links to folders (even inside the
+  root), links out of the root, dangling links, cycles of links, links to special files, and
+  links that cannot be resolved (changed while being resolved, a path too long to resolve).
 
 Special files (fifos, sockets, devices) are skipped and counted; they are never opened.
 
-Failures are data. A folder that cannot be read (``scandir`` fails, or one of its entries cannot
-be stat'ed) becomes a :class:`FolderFailure` and none of its contents are listed, so the poll
-carries its previous entries forward; the walk goes on. A file or folder that vanishes during
-the walk is simply not listed. Only the root itself (missing, not a folder, unreadable) raises
-:class:`~monitor.errors.RootUnavailable`.
+Failures are data. A folder that cannot be read (it cannot be opened or listed, or one of its
+entries cannot be stat'ed) becomes a :class:`FolderFailure` and none of its contents are listed,
+so the poll carries its previous entries forward; the walk goes on. A file or folder that
+vanishes during the walk is simply not listed; so is a folder that changed under the walk: one
+that is a link or a file by the time it is opened, or another folder (its ``(st_dev, st_ino)``
+differs from what its parent's listing said). The next poll sees what is there then. Only the
+root itself raises :class:`~monitor.errors.RootUnavailable`: missing, not a folder, unreadable,
+or no longer the folder that was walked when the walk ends (removed or replaced meanwhile).
 
 ``include`` / ``exclude`` (``.gitignore``-like globs, case-sensitive):
 
@@ -58,12 +74,12 @@ import asyncio
 import errno
 import os
 import re
-import stat
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
+from stat import S_ISREG
 
 from monitor.config import LocalTarget
 from monitor.errors import ConfigError, RootUnavailable
@@ -71,10 +87,20 @@ from monitor.sources.base import Entry, FolderFailure, Listing, ProgressCallback
 
 #: Report progress after a folder once this many more entries were gathered.
 PROGRESS_EVERY = 1000
+#: How many folders deep below the root the walk reads; one descriptor stays open per level.
+MAX_DEPTH = 256
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_CHILD_FLAGS = _DIR_FLAGS | os.O_NOFOLLOW
+#: ``errno`` of opening a subfolder that is no longer one: gone, or now a link (ELOOP; ENOTDIR
+#: on Linux with O_DIRECTORY; EMLINK on FreeBSD) or a file.
+_REPLACED = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EMLINK})
 
 _Report = Callable[[int, int], None]
-#: A folder still to read: (path on disk, path relative to the root, depth, (st_dev, st_ino)).
-_Pending = tuple[str, str, int, tuple[int, int]]
+_Key = tuple[int, int]
+#: A subfolder still to read, as its parent's listing saw it: (name, path from the root,
+#: (st_dev, st_ino)).
+_Child = tuple[str, str, _Key]
 
 
 class _Stopped(Exception):
@@ -198,18 +224,39 @@ def _inside(real: str, root_real: str) -> bool:
     return real == root_real or real.startswith(prefix)
 
 
-def open_root(root: Path) -> tuple[str, os.stat_result]:
-    """Resolve the root and check it is a folder; raise RootUnavailable saying why not."""
-    root_real = os.path.realpath(root)
+def _root_problem(root: Path, exc: OSError) -> RootUnavailable:
+    if exc.errno == errno.ENOENT:
+        return RootUnavailable(f"cannot list {root}: no such folder")
+    if exc.errno == errno.ENOTDIR:
+        return RootUnavailable(f"cannot list {root}: not a folder")
+    return RootUnavailable(f"cannot list {root}: {_reason(exc)}")
+
+
+def open_root(root: Path) -> tuple[str, int, _Key]:
+    """Resolve the root and open it as a folder: (real path, descriptor, (st_dev, st_ino)).
+
+    The caller closes the descriptor. Raises RootUnavailable saying why the root cannot be opened.
+    """
     try:
-        info = os.stat(root_real)
-    except FileNotFoundError as exc:
-        raise RootUnavailable(f"cannot list {root}: no such folder") from exc
+        root_real = os.path.realpath(root)
+        fd = os.open(root_real, _DIR_FLAGS)
     except OSError as exc:
-        raise RootUnavailable(f"cannot list {root}: {_reason(exc)}") from exc
-    if not stat.S_ISDIR(info.st_mode):
-        raise RootUnavailable(f"cannot list {root}: not a folder")
-    return root_real, info
+        raise _root_problem(root, exc) from exc
+    try:
+        info = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise _root_problem(root, exc) from exc
+    return root_real, fd, (info.st_dev, info.st_ino)
+
+
+@dataclass
+class _Open:
+    """A folder held open on the walk's chain, with the subfolders of it still to read."""
+
+    fd: int
+    depth: int
+    children: list[_Child]
 
 
 @dataclass
@@ -226,35 +273,18 @@ class Walk:
     skipped: int = 0
     folders: int = 0
     _root_real: str = ""
-    _stack: list[_Pending] = field(default_factory=list)
     _next_report: int = PROGRESS_EVERY
 
     def run(self) -> Listing:
-        self._root_real, info = open_root(self.root)
-        self._stack.append((self._root_real, "", 0, (info.st_dev, info.st_ino)))
-        chain: list[tuple[int, int]] = []
-        on_chain: set[tuple[int, int]] = set()
-        while self._stack:
-            if self.stop.is_set():
-                raise _Stopped("listing cancelled")
-            fs_path, rel, depth, key = self._stack.pop()
-            for gone in chain[depth:]:
-                on_chain.discard(gone)
-            del chain[depth:]
-            if key in on_chain:
-                self.skipped += 1  # a link back to a folder above: walking it would loop
-                continue
-            read = self._read_folder(fs_path, rel, depth)
-            if len(self.entries) > self.max_entries:
-                self._cut_at_cap()
-                break
-            if not read:
-                continue
-            chain.append(key)
-            on_chain.add(key)
-            if self.report is not None and len(self.entries) >= self._next_report:
-                self.report(len(self.entries), self.folders)
-                self._next_report = len(self.entries) + PROGRESS_EVERY
+        self._root_real, fd, key = open_root(self.root)
+        chain = [_Open(fd, 0, [])]
+        try:
+            chain[0].children = self._read_root(fd)
+            self._walk(chain)
+        finally:
+            for folder in chain:
+                os.close(folder.fd)
+        self._check_root(key)
         self.entries.sort(key=attrgetter("path"))
         return Listing(
             entries=self.entries,
@@ -263,43 +293,114 @@ class Walk:
             skipped=self.skipped,
         )
 
+    def _walk(self, chain: list[_Open]) -> None:
+        """Depth first; ``chain`` holds the open folders that still have subfolders to read."""
+        while chain:
+            top = chain[-1]
+            if not top.children:
+                os.close(chain.pop().fd)
+                continue
+            if self.stop.is_set():
+                raise _Stopped("listing cancelled")
+            opened = self._read_child(top.fd, *top.children.pop(), top.depth + 1)
+            if not top.children:  # its last subfolder is open: it is not needed any more
+                os.close(chain.pop().fd)
+            if opened is not None:
+                chain.append(opened)
+            if len(self.entries) > self.max_entries:
+                self._cut_at_cap()
+                return
+            self._progress()
+
+    def _read_root(self, fd: int) -> list[_Child]:
+        children = self._read_folder(fd, "")
+        if len(self.entries) > self.max_entries:
+            self._cut_at_cap()
+            return []
+        self._progress()
+        return children or []
+
+    def _progress(self) -> None:
+        if self.report is not None and len(self.entries) >= self._next_report:
+            self.report(len(self.entries), self.folders)
+            self._next_report = len(self.entries) + PROGRESS_EVERY
+
+    def _read_child(
+        self, parent_fd: int, name: str, rel: str, key: _Key, depth: int
+    ) -> _Open | None:
+        """Open a subfolder by name in its parent, never through a link; list it.
+
+        Returns the folder, still open, if it has subfolders to read; None otherwise (read and
+        closed, failed, vanished, or replaced since its parent was listed).
+        """
+        if depth > MAX_DEPTH:
+            self.entries.append(Entry(rel, "dir"))
+            self.failed.append(FolderFailure(rel, f"more than {MAX_DEPTH} folders deep"))
+            return None
+        fd = -1
+        try:
+            fd = os.open(name, _CHILD_FLAGS, dir_fd=parent_fd)
+            info = os.fstat(fd)
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+            if exc.errno in _REPLACED:
+                return None  # gone, or now a link or a file: not listed, like a vanished folder
+            self.entries.append(Entry(rel, "dir"))
+            self.failed.append(FolderFailure(rel, _reason(exc)))
+            return None
+        opened: _Open | None = None
+        try:
+            if (info.st_dev, info.st_ino) != key:
+                return None  # another folder was put in its place: not listed, like a vanished one
+            children = self._read_folder(fd, rel)
+            if children:
+                opened = _Open(fd, depth, children)
+            return opened
+        finally:
+            if opened is None:
+                os.close(fd)
+
+    def _read_folder(self, fd: int, rel: str) -> list[_Child] | None:
+        """List one open folder, all or nothing: its subfolders, or None if it failed."""
+        mark = len(self.entries), self.skipped
+        if rel:
+            self.entries.append(Entry(rel, "dir"))
+        try:
+            with os.scandir(fd) as scan:
+                items = [*scan]
+            children = self._add_items(items, rel + "/" if rel else "")
+        except OSError as exc:
+            if not rel:
+                raise RootUnavailable(f"cannot list {self.root}: {_reason(exc)}") from exc
+            del self.entries[mark[0] + 1 :]  # the folder is listed, its contents fail
+            self.skipped = mark[1]
+            self.failed.append(FolderFailure(rel, _reason(exc)))
+            return None
+        self.folders += 1
+        return children
+
+    def _check_root(self, key: _Key) -> None:
+        """The root must still be the folder that was walked, or the listing is not of it."""
+        try:
+            info = os.stat(self._root_real)
+        except OSError as exc:
+            raise _root_problem(self.root, exc) from exc
+        if (info.st_dev, info.st_ino) != key:
+            raise RootUnavailable(f"cannot list {self.root}: it was replaced during the listing")
+
     def _cut_at_cap(self) -> None:
         self.skipped += len(self.entries) - self.max_entries
         del self.entries[self.max_entries :]
         reason = f"more than {self.max_entries} entries; raise max_entries"
         self.failed.append(FolderFailure("", reason))
 
-    def _read_folder(self, fs_path: str, rel: str, depth: int) -> bool:
-        """List one folder, all or nothing; False if it vanished or failed."""
-        mark = len(self.entries), len(self._stack), self.skipped
-        if rel:
-            self.entries.append(Entry(rel, "dir"))
-        try:
-            with os.scandir(fs_path) as scan:
-                items = [*scan]
-            self._add_items(items, rel + "/" if rel else "", depth + 1)
-        except (FileNotFoundError, NotADirectoryError) as exc:
-            if not rel:
-                raise RootUnavailable(f"cannot list {self.root}: no such folder") from exc
-            self._undo(mark)  # vanished during the walk: not listed at all
-            return False
-        except OSError as exc:
-            if not rel:
-                raise RootUnavailable(f"cannot list {self.root}: {_reason(exc)}") from exc
-            self._undo((mark[0] + 1, *mark[1:]))  # the folder is listed, its contents fail
-            self.failed.append(FolderFailure(rel, _reason(exc)))
-            return False
-        self.folders += 1
-        return True
+    def _add_items(self, items: list[os.DirEntry[str]], prefix: str) -> list[_Child]:
+        """The hot loop: one ``fstatat`` per entry, types from d_type; OSError fails the folder.
 
-    def _undo(self, mark: tuple[int, int, int]) -> None:
-        del self.entries[mark[0] :]
-        del self._stack[mark[1] :]
-        self.skipped = mark[2]
-
-    def _add_items(self, items: list[os.DirEntry[str]], prefix: str, depth: int) -> None:
-        """The hot loop: one lstat per entry, types from d_type; OSError fails the folder."""
-        append, push, rules = self.entries.append, self._stack.append, self.rules
+        ``items`` come from ``os.scandir(fd)``: their ``stat`` is relative to the open folder.
+        """
+        append, rules, children = self.entries.append, self.rules, []
         filtered = rules.active
         for item in items:
             rel = prefix + item.name
@@ -309,51 +410,53 @@ class Walk:
                         self.skipped += 1
                         continue
                     info = item.stat(follow_symlinks=False)
-                    append(Entry(rel, "file", info.st_size, info.st_mtime_ns))
+                    if S_ISREG(info.st_mode):  # else replaced since it was read: as if vanished
+                        append(Entry(rel, "file", info.st_size, info.st_mtime_ns))
                 elif item.is_dir(follow_symlinks=False):
                     if filtered and rules.skips_dir(rel):
                         self.skipped += 1
                         continue
                     info = item.stat(follow_symlinks=False)
-                    push((item.path, rel, depth, (info.st_dev, info.st_ino)))
+                    children.append((item.name, rel, (info.st_dev, info.st_ino)))
                 elif item.is_symlink():
-                    self._add_symlink(item.path, rel, depth)
+                    self._add_symlink(rel)
                 else:
                     self.skipped += 1  # fifo, socket, device: never opened
             except FileNotFoundError:
                 continue  # vanished since the folder was read
+        return children
 
-    def _add_symlink(self, link: str, rel: str, depth: int) -> None:
-        real = os.path.realpath(link)
-        if not _inside(real, self._root_real):
+    def _add_symlink(self, rel: str) -> None:
+        """List a link to a regular file inside the root; skip (and count) any other link."""
+        if self.rules.active and self.rules.skips_file(rel):
             self.skipped += 1
             return
         try:
-            info = os.stat(real)
+            real = os.path.realpath(os.path.join(self._root_real, rel))
+            if not _inside(real, self._root_real):
+                self.skipped += 1
+                return
+            info = os.stat(real, follow_symlinks=False)
         except OSError:
-            self.skipped += 1  # dangling, a cycle of links, or a target we may not stat
+            # dangling, a cycle of links, a target we may not stat, a link changed while it
+            # was resolved (EINVAL), or a path longer than the system allows
+            self.skipped += 1
             return
-        if stat.S_ISDIR(info.st_mode):
-            if self.rules.active and self.rules.skips_dir(rel):
-                self.skipped += 1
-                return
-            self._stack.append((real, rel, depth, (info.st_dev, info.st_ino)))
-        elif stat.S_ISREG(info.st_mode):
-            if self.rules.active and self.rules.skips_file(rel):
-                self.skipped += 1
-                return
+        if S_ISREG(info.st_mode):
             self.entries.append(Entry(rel, "file", info.st_size, info.st_mtime_ns))
         else:
-            self.skipped += 1
+            self.skipped += 1  # a folder (never followed) or a special file
 
 
 def _describe_root(root: Path) -> str:
-    root_real, _ = open_root(root)
+    root_real, fd, _ = open_root(root)
     try:
-        with os.scandir(root_real) as scan:
+        with os.scandir(fd) as scan:
             count = sum(1 for _ in scan)
     except OSError as exc:
         raise RootUnavailable(f"cannot list {root}: {_reason(exc)}") from exc
+    finally:
+        os.close(fd)
     shown = f"{root} (resolved: {root_real})" if root_real != str(root) else str(root)
     return f"local folder {shown}: {count} entries at the top level"
 

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from monitor.config import LocalTarget
 from monitor.errors import ConfigError, RootUnavailable
 from monitor.sources import SOURCES, make_source
 from monitor.sources.base import FolderFailure, Listing, ProgressCallback
-from monitor.sources.local import GlobSet, LocalSource
+from monitor.sources.local import MAX_DEPTH, GlobSet, LocalSource, Rules, Walk
 
 MTIME_NS = 1_700_000_000_123_456_789  # nanoseconds that a float timestamp would round off
 PROJECT_ROOT = Path(monitor.__file__).resolve().parent.parent
@@ -178,7 +178,7 @@ def test_symlinks_out_of_the_root_are_skipped(tmp_path: Path, root: Path) -> Non
     assert listing.failed_folders == []
 
 
-def test_symlink_loops_terminate_and_are_skipped(root: Path) -> None:
+def test_symlinks_to_folders_are_never_followed(root: Path) -> None:
     (root / "a").mkdir()
     put(root / "a" / "file.txt", 2)
     (root / "a" / "up").symlink_to("..")  # the root: an ancestor
@@ -187,28 +187,24 @@ def test_symlink_loops_terminate_and_are_skipped(root: Path) -> None:
     (root / "y").mkdir()
     put(root / "x" / "fx", 1)
     put(root / "y" / "fy", 3)
-    (root / "x" / "to-y").symlink_to("../y")  # x -> y -> x: the second step is a loop
+    (root / "x" / "to-y").symlink_to("../y")  # a sibling inside the root: not followed either
     (root / "y" / "to-x").symlink_to("../x")
 
-    listing = run_list(source(root, max_entries=100))  # a loop would hit the cap and fail fast
+    listing = run_list(source(root, max_entries=100))
 
     assert inventory(listing) == {
         "a": DIR,
         "a/file.txt": file(2),
         "x": DIR,
         "x/fx": file(1),
-        "x/to-y": DIR,
-        "x/to-y/fy": file(3),
         "y": DIR,
         "y/fy": file(3),
-        "y/to-x": DIR,
-        "y/to-x/fx": file(1),
     }
-    assert listing.skipped == 4  # a/up, a/self, x/to-y/to-x, y/to-x/to-y
+    assert listing.skipped == 4  # a/up, a/self, x/to-y, y/to-x
     assert listing.failed_folders == []
 
 
-def test_symlinks_inside_the_root_are_listed_with_the_target_stat(root: Path) -> None:
+def test_symlinks_to_files_inside_the_root_are_listed_with_the_target_stat(root: Path) -> None:
     (root / "data").mkdir()
     put(root / "data" / "real.txt", 42, MTIME_NS + 7)
     (root / "link.txt").symlink_to("data/real.txt")
@@ -220,13 +216,11 @@ def test_symlinks_inside_the_root_are_listed_with_the_target_stat(root: Path) ->
 
     assert inventory(listing) == {
         "abs-link.txt": file(42, MTIME_NS + 7),
-        "alias": DIR,
-        "alias/real.txt": file(42, MTIME_NS + 7),
         "data": DIR,
         "data/real.txt": file(42, MTIME_NS + 7),
         "link.txt": file(42, MTIME_NS + 7),
     }
-    assert listing.skipped == 0
+    assert listing.skipped == 1  # alias: a link to a folder, not followed
 
 
 def test_dangling_and_cyclic_links_are_skipped(root: Path) -> None:
@@ -239,6 +233,26 @@ def test_dangling_and_cyclic_links_are_skipped(root: Path) -> None:
 
     assert inventory(listing) == {"kept": file(1)}
     assert listing.skipped == 3
+
+
+def test_a_link_that_cannot_be_resolved_is_skipped_alone(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(root / "data.txt", 4)
+    (root / "good").symlink_to("data.txt")
+    (root / "flipping").symlink_to("data.txt")
+    real_realpath = os.path.realpath
+
+    def realpath(path: Any, *, strict: bool = False) -> Any:
+        if os.fspath(path).endswith("/flipping"):  # replaced by a file while being resolved
+            raise OSError(errno.EINVAL, "Invalid argument", path)
+        return real_realpath(path, strict=strict)
+
+    monkeypatch.setattr(os.path, "realpath", realpath)
+    listing = run_list(source(root))
+
+    assert inventory(listing) == {"data.txt": file(4), "good": file(4)}
+    assert (listing.failed_folders, listing.skipped) == ([], 1)
 
 
 def test_special_files_are_skipped_never_opened(root: Path) -> None:
@@ -381,6 +395,27 @@ def test_unreadable_folders_fail_alone_and_the_rest_is_listed(root: Path) -> Non
     assert out["root_error"] == f"cannot list {root / 'locked'}: permission denied"
 
 
+def same_folder(fd: int, path: Path) -> bool:
+    """Whether the descriptor the walk gave ``os.scandir`` is the folder at ``path``."""
+    try:
+        opened, named = os.stat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
+
+
+def before_open(monkeypatch: pytest.MonkeyPatch, actions: dict[str, Callable[[], None]]) -> None:
+    """Run ``actions[name]`` just before the walk opens a folder called ``name``."""
+    real_open = os.open
+
+    def fake_open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if isinstance(path, str) and path in actions:
+            actions.pop(path)()
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "open", fake_open)
+
+
 def test_entries_that_vanish_during_the_walk_are_not_listed(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -392,21 +427,91 @@ def test_entries_that_vanish_during_the_walk_are_not_listed(
     real_scandir = os.scandir
 
     @contextmanager
-    def scandir(path: str) -> Iterator[list[os.DirEntry[str]]]:
-        if path == os.path.realpath(root / "gone-dir"):
-            shutil.rmtree(path)  # deleted after its parent was read, before it is
-        with real_scandir(path) as scan:
+    def scandir(fd: int) -> Iterator[list[os.DirEntry[str]]]:
+        with real_scandir(fd) as scan:
             items = list(scan)
-        if path == os.path.realpath(root):
-            (root / "gone.txt").unlink()  # deleted between readdir and lstat
+        if same_folder(fd, root):
+            (root / "gone.txt").unlink()  # deleted between readdir and stat
             (root / "gone-before-stat").rmdir()
         yield items
 
     monkeypatch.setattr(os, "scandir", scandir)
+    # deleted after its parent was read, before it is opened
+    before_open(monkeypatch, {"gone-dir": lambda: shutil.rmtree(root / "gone-dir")})
     listing = run_list(source(root))
 
     assert inventory(listing) == {"kept.txt": file(1)}
     assert (listing.failed_folders, listing.skipped) == ([], 0)
+
+
+def test_folders_replaced_before_they_are_opened_are_not_listed(
+    tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = tmp_path / "outside"
+    (outside / "deeper").mkdir(parents=True)
+    put(outside / "SECRET", 1)
+    put(outside / "deeper" / "SECRET", 1)
+    for name in ("to-link", "to-folder", "to-file"):
+        (root / name).mkdir()
+        put(root / name / "inside", 1)
+    put(root / "kept.txt", 1)
+
+    def to_link() -> None:  # the swap of a reviewer's script: a link out of the root
+        (root / "to-link").rename(tmp_path / "parked-link")
+        (root / "to-link").symlink_to(outside)
+
+    def to_folder() -> None:  # a real folder moved in: a different (st_dev, st_ino)
+        (root / "to-folder").rename(tmp_path / "parked-folder")
+        (outside / "deeper").rename(root / "to-folder")
+
+    def to_file() -> None:
+        (root / "to-file").rename(tmp_path / "parked-file")
+        put(root / "to-file", 1)
+
+    before_open(monkeypatch, {"to-link": to_link, "to-folder": to_folder, "to-file": to_file})
+    listing = run_list(source(root))
+
+    assert inventory(listing) == {"kept.txt": file(1)}
+    assert (listing.failed_folders, listing.skipped) == ([], 0)
+
+
+def test_a_folder_swapped_with_a_link_out_of_the_root_is_never_entered(
+    tmp_path: Path, root: Path
+) -> None:
+    """A thread swaps ``sub`` between a real folder and a link out of the root while polling."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    put(outside / "SECRET", 1)
+    (root / "sub").mkdir()
+    put(root / "sub" / "inside", 1)
+    put(root / "kept", 1)
+    parked, link = tmp_path / "parked", tmp_path / "link"
+    link.symlink_to(outside)
+    swapped, done = threading.Event(), threading.Event()
+
+    def swap() -> None:
+        while not done.is_set():
+            (root / "sub").rename(parked)
+            link.rename(root / "sub")
+            (root / "sub").rename(link)
+            parked.rename(root / "sub")
+            swapped.set()
+
+    async def poll(src: LocalSource, times: int) -> list[Listing]:
+        return [await src.list() for _ in range(times)]
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        assert swapped.wait(timeout=10), "the swapping thread did not start"
+        listings = asyncio.run(poll(source(root), 1500))
+    finally:
+        done.set()
+        swapper.join(timeout=10)
+
+    seen = {entry.path for listing in listings for entry in listing.entries}
+    assert seen <= {"kept", "sub", "sub/inside"}
+    assert all(listing.failed_folders == [] for listing in listings)
 
 
 def test_a_root_that_vanishes_before_it_is_read_is_unavailable(
@@ -414,14 +519,31 @@ def test_a_root_that_vanishes_before_it_is_read_is_unavailable(
 ) -> None:
     real_scandir = os.scandir
 
-    def scandir(path: str) -> Any:
-        os.rmdir(path)  # gone between the check of the root and its reading
-        return real_scandir(path)
+    def scandir(fd: int) -> Any:
+        if same_folder(fd, root):
+            os.rmdir(root)  # gone between the opening of the root and its reading
+        return real_scandir(fd)
 
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(RootUnavailable) as info:
         run_list(source(root))
     assert str(info.value) == f"cannot list {root}: no such folder"
+
+
+def test_a_root_replaced_during_the_walk_is_unavailable(
+    tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (root / "sub").mkdir()
+    put(root / "sub" / "f", 1)
+
+    def replace_root() -> None:
+        root.rename(tmp_path / "old-root")
+        root.mkdir()
+
+    before_open(monkeypatch, {"sub": replace_root})
+    with pytest.raises(RootUnavailable) as info:
+        run_list(source(root))
+    assert str(info.value) == f"cannot list {root}: it was replaced during the listing"
 
 
 class FailingStat:
@@ -456,10 +578,10 @@ def test_a_folder_fails_as_a_whole(root: Path, monkeypatch: pytest.MonkeyPatch) 
     real_scandir = os.scandir
 
     @contextmanager
-    def scandir(path: str) -> Iterator[list[Any]]:
-        with real_scandir(path) as scan:
+    def scandir(fd: int) -> Iterator[list[Any]]:
+        with real_scandir(fd) as scan:
             items: list[Any] = sorted(scan, key=lambda item: item.name)
-        if path == os.path.realpath(flaky):  # a-file, b-dir and c-fifo pass; d-bad fails
+        if same_folder(fd, flaky):  # a-file, b-dir and c-fifo pass; d-bad fails
             items[-1] = FailingStat(items[-1])
         yield items
 
@@ -469,6 +591,128 @@ def test_a_folder_fails_as_a_whole(root: Path, monkeypatch: pytest.MonkeyPatch) 
     assert inventory(listing) == {"flaky": DIR, "kept.txt": file(1)}
     assert listing.failed_folders == [FolderFailure("flaky", "input/output error")]
     assert listing.skipped == 0  # c-fifo was counted, then undone with the rest of the folder
+
+
+# --- depth and descriptors ----------------------------------------------------------------
+
+
+def make_chain(root: Path, names: list[str]) -> None:
+    """Nested folders ``names[0]/names[1]/...`` with ``bottom.txt`` (3 bytes) in the last one,
+    made by descriptor so that the path may be longer than PATH_MAX."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in names:
+            os.mkdir(name, dir_fd=fd)
+            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        out = os.open("bottom.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(out, b"abc")
+        os.close(out)
+        os.utime("bottom.txt", ns=(MTIME_NS, MTIME_NS), dir_fd=fd)
+        os.symlink("bottom.txt", "link", dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def test_a_tree_deeper_than_path_max_is_listed(root: Path) -> None:
+    names = [f"{i:02}" + "d" * 248 for i in range(20)]  # 20 levels of 250 bytes
+    make_chain(root, names)
+    deepest = "/".join(names)
+    assert len(os.fsencode(root / deepest)) > 4096
+
+    listing = run_list(source(root))
+
+    expected = {"/".join(names[: i + 1]): DIR for i in range(len(names))}
+    expected[f"{deepest}/bottom.txt"] = file(3)
+    assert inventory(listing) == expected
+    assert listing.failed_folders == []
+    assert listing.skipped == 1  # the link: its path is too long for realpath to resolve
+
+
+def test_folders_deeper_than_max_depth_fail(root: Path) -> None:
+    make_chain(root, ["d"] * (MAX_DEPTH + 2))
+
+    listing = run_list(source(root))
+
+    too_deep = "/".join(["d"] * (MAX_DEPTH + 1))
+    assert inventory(listing) == {"/".join(["d"] * n): DIR for n in range(1, MAX_DEPTH + 2)}
+    assert listing.failed_folders == [
+        FolderFailure(too_deep, f"more than {MAX_DEPTH} folders deep")
+    ]
+
+
+def open_descriptors() -> int:
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("no /proc/self/fd to count open descriptors")
+    return len(os.listdir("/proc/self/fd"))
+
+
+def walk_counting_descriptors(
+    root: Path, monkeypatch: pytest.MonkeyPatch, max_entries: int = 100_000
+) -> tuple[Walk, int]:
+    """Walk synchronously; return the walk and the most descriptors it held open at once."""
+    real_scandir = os.scandir
+    baseline = open_descriptors()
+    peak = 0
+
+    def scandir(fd: int) -> Any:
+        nonlocal peak
+        peak = max(peak, open_descriptors() - baseline)
+        return real_scandir(fd)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    target = LocalTarget(name="t", kind="local", path=root)
+    walk = Walk(root, Rules.from_target(target), max_entries)
+    try:
+        walk.run()
+    finally:
+        monkeypatch.undo()
+        assert open_descriptors() == baseline, "the walk left descriptors open"
+    return walk, peak
+
+
+def test_descriptors_are_one_per_level_at_most(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(300):  # wide: siblings never hold descriptors
+        (root / "wide" / f"{i:03}" / "inner").mkdir(parents=True)
+    comb = root / "comb"
+    for _ in range(40):  # deep, with a side folder at every level: at most one held per level
+        (comb / "leaf").mkdir(parents=True)
+        comb = comb / "next"
+
+    walk, peak = walk_counting_descriptors(root, monkeypatch)
+
+    assert walk.failed == []
+    assert walk.folders == 1 + 1 + 300 * 2 + 40 + 40  # root, wide, its 600, comb's 40 and 40
+    assert 1 <= peak <= 1 + 40 + 1  # the root, the comb's levels, the folder being read
+
+
+def test_descriptors_are_closed_when_the_walk_stops_early(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(10):
+        (root / f"{i}" / "a" / "b" / "c").mkdir(parents=True)
+        (root / f"{i}" / "a" / "side").mkdir()
+        for j in range(5):
+            put(root / f"{i}" / "a" / f"f{j}", 1)
+    walk, _ = walk_counting_descriptors(root, monkeypatch, max_entries=20)  # cut at the cap
+    assert walk.failed == [FolderFailure("", "more than 20 entries; raise max_entries")]
+
+    real_scandir = os.scandir
+    target = LocalTarget(name="t", kind="local", path=root)
+    walk = Walk(root, Rules.from_target(target), 100_000)
+
+    def scandir(fd: int) -> Any:
+        if walk.folders >= 3:
+            walk.stop.set()  # the poll is cancelled while the walk holds folders open
+        return real_scandir(fd)
+
+    baseline = open_descriptors()
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(Exception, match="listing cancelled"):
+        walk.run()
+    monkeypatch.undo()
+    assert open_descriptors() == baseline
 
 
 # --- include / exclude ---------------------------------------------------------------------
@@ -633,4 +877,5 @@ def test_registry_rejects_an_unknown_kind(root: Path) -> None:
     target = LocalTarget.model_construct(name="t", kind="gopher", path=root)
     with pytest.raises(ConfigError) as info:
         make_source(target)
-    assert str(info.value) == "target 't': unknown source kind 'gopher' (known kinds: local)"
+    known = ", ".join(sorted(SOURCES))
+    assert str(info.value) == f"target 't': unknown source kind 'gopher' (known kinds: {known})"
