@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from selectolax.lexbor import LexborHTMLParser
-
 from monitor.sources.listings import ListedItem, NotAListing, Page, PageInput
+from monitor.sources.listings.common import html_tree
 from monitor.sources.listings.links import child_name
 
 _INDEX_TITLE = re.compile(r"index of|directory listing|listing of|contents of", re.IGNORECASE)
@@ -17,7 +16,7 @@ def parse(page: PageInput) -> Page:
     kind = (page.content_type or "text/html").split(";")[0].strip().lower()
     if kind not in {"text/html", "application/xhtml+xml"}:
         raise NotAListing(f"{page.url}: a {kind} page, not a directory listing")
-    tree = LexborHTMLParser(page.body)
+    tree = html_tree(page)
     if tree.css_first("input[type=password]") is not None:
         raise NotAListing(f"{page.url}: a login form, not a directory listing")
     items: dict[str, ListedItem] = {}
