@@ -3,11 +3,16 @@
 Every error names the file, the key path and what was expected. Strings may hold ``${VAR}`` or
 ``${VAR:-default}``, replaced from the environment before validation (``$${`` is a literal
 ``${``); this is the only place that reads the environment. Durations are written ``"30m"``,
-``"2h"``, ``"1h30m"`` or as seconds; sizes as ``"200MB"``, ``"1.5GiB"`` or as bytes. The
-``[defaults]`` table is merged into each ``[[target]]`` that does not set the key itself.
-Relative paths (``data_dir``, a local target's ``path``) are resolved against the folder that
-holds the config file. A value under a key whose name suggests a secret (``password``,
-``token``…) is never repeated in an error message.
+``"2h"``, ``"1h30m"`` or as seconds; sizes as ``"200MB"``, ``"1.5GiB"`` or as bytes.
+
+Each ``[[target]]`` is validated by the model of its ``kind`` (:data:`TARGET_MODELS`). The
+``[defaults]`` table may hold any key of any target model (except ``name`` and ``kind``); a
+key is merged into each target whose model has it and that does not set it itself, so
+``concurrency = 4`` in ``[defaults]`` reaches every ``http`` target and no ``local`` one.
+Relative paths (``data_dir``, a local target's ``path``, an http target's ``ca_bundle``,
+``client_cert`` and ``client_key``) are resolved against the folder that holds the config
+file. A value under a key whose name suggests a secret (``password``, ``token``…) is never
+repeated in an error message, nor are the credentials of a URL.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -28,12 +34,17 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
+    SecretStr,
+    Tag,
+    TypeAdapter,
     ValidationError,
     field_validator,
 )
 
+from monitor import __version__
 from monitor.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "monitor.toml"
@@ -49,6 +60,11 @@ _SIZE_HINT = "expected a size like '200MB' or '1.5GiB'"
 _ENV_REF = re.compile(r"\$\$\{|\$\{(?:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
 _SECRET_KEY = re.compile(r"pass|secret|token|key|auth", re.IGNORECASE)
 _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_URL_CREDENTIALS = re.compile(r"(//)[^/@\s]*@")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Characters a URL path may hold as they are; anything else is percent-encoded.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 def parse_duration(value: object) -> timedelta:
@@ -126,6 +142,57 @@ def _check_target_name(value: str) -> str:
     return value
 
 
+def _check_root_url(value: str) -> str:
+    """An http(s) URL of a folder: no credentials, query or fragment; the path ends with "/"."""
+    parts = urlsplit(value.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in {"http", "https"}:
+        raise ValueError("must be an http:// or https:// URL")
+    if "@" in parts.netloc:
+        raise ValueError(
+            'must not hold credentials; set them with auth = { kind = "basic", '
+            'username = "...", password = "${VAR}" }'
+        )
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("must not have a query string or a fragment")
+    host = parts.hostname
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError("has an invalid port") from exc
+    if not host:
+        raise ValueError("must name a host, as in https://files.example.org/drop/")
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    if any(unquote(s) in {".", ".."} for s in path.split("/")):
+        raise ValueError("must not hold '.' or '..' path segments")
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{port}" if port is not None else ""
+    return urlunsplit((scheme, netloc, path if path.endswith("/") else path + "/", "", ""))
+
+
+def _positive_duration(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+def _check_headers(value: dict[str, str]) -> dict[str, str]:
+    for name, text in value.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a valid HTTP header name")
+        if _CONTROL.search(text):
+            raise ValueError(
+                f"the value of header {name!r} holds a line break or control character"
+            )
+    return value
+
+
+def _check_header_value(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not hold line breaks or control characters")
+    return value
+
+
 def _format_duration(value: timedelta) -> str:
     """``"90s"``, or ``"0.5s"`` when there is a fraction: parse_duration reads it back."""
     seconds = f"{value.total_seconds():.6f}".rstrip("0").rstrip(".")
@@ -140,6 +207,10 @@ Duration = Annotated[
 Size = Annotated[int, BeforeValidator(parse_size)]
 TimeZoneName = Annotated[str, BeforeValidator(_check_zone)]
 TargetName = Annotated[str, AfterValidator(_check_target_name)]
+PositiveDuration = Annotated[Duration, AfterValidator(_positive_duration)]
+RootUrl = Annotated[str, AfterValidator(_check_root_url)]
+HeaderValue = Annotated[str, AfterValidator(_check_header_value)]
+Headers = Annotated[dict[str, str], AfterValidator(_check_headers)]
 
 
 class _Strict(BaseModel):
@@ -182,7 +253,97 @@ class LocalTarget(Defaults):
         return value
 
 
-TargetConfig = LocalTarget
+class BasicAuth(_Strict):
+    """HTTP Basic authentication."""
+
+    kind: Literal["basic"]
+    username: HeaderValue
+    password: SecretStr
+
+
+class DigestAuth(_Strict):
+    """HTTP Digest authentication (the server's challenge is answered on the first request)."""
+
+    kind: Literal["digest"]
+    username: HeaderValue
+    password: SecretStr
+
+
+class BearerAuth(_Strict):
+    """A token sent as ``Authorization: Bearer <token>``."""
+
+    kind: Literal["bearer"]
+    token: SecretStr
+
+    @field_validator("token")
+    @classmethod
+    def _one_line(cls, value: SecretStr) -> SecretStr:
+        if _CONTROL.search(value.get_secret_value()):
+            raise ValueError("must not hold line breaks or control characters")
+        return value
+
+
+HttpAuth = Annotated[BasicAuth | DigestAuth | BearerAuth, Field(discriminator="kind")]
+
+
+class HttpTarget(Defaults):
+    """A folder that an HTTP server lists as an index page (nginx, Apache, lighttpd, Caddy…)."""
+
+    name: TargetName
+    kind: Literal["http"]
+    url: RootUrl
+    concurrency: int = Field(default=8, ge=1, le=64)
+    rate: float = Field(default=10.0, gt=0)
+    timeout: PositiveDuration = timedelta(seconds=30)
+    poll_timeout: PositiveDuration = timedelta(minutes=30)
+    retries: int = Field(default=3, ge=0, le=20)
+    max_depth: int = Field(default=32, ge=0, le=1000)
+    max_page_bytes: Size = Field(default=16 * 2**20, ge=1024)
+    user_agent: HeaderValue = Field(default=f"filedrop-monitor/{__version__}", min_length=1)
+    contact: HeaderValue | None = None
+    headers: Headers = Field(default_factory=dict)
+    auth: HttpAuth | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    ca_bundle: Path | None = None
+    verify_tls: bool = True
+    listing_timezone: TimeZoneName = "UTC"
+
+    @property
+    def user_agent_header(self) -> str:
+        """``User-Agent`` as sent: ``user_agent``, then ``(+contact)`` when a contact is set."""
+        return f"{self.user_agent} (+{self.contact})" if self.contact else self.user_agent
+
+
+#: ``kind`` → the model of a target of that kind.
+TARGET_MODELS: dict[str, type[LocalTarget] | type[HttpTarget]] = {
+    "local": LocalTarget,
+    "http": HttpTarget,
+}
+#: Target keys that say what a target is; they cannot come from ``[defaults]``.
+_IDENTITY_KEYS = frozenset({"name", "kind"})
+#: Target keys holding a file path, resolved against the config file's folder.
+_PATH_KEYS = {"local": ("path",), "http": ("ca_bundle", "client_cert", "client_key")}
+
+
+def target_kind(target: object) -> str:
+    """The model a raw target is checked against: its ``kind`` when known, else a guess.
+
+    A target with an unknown or missing ``kind`` is checked as the kind its keys look like
+    (``url``: http, otherwise local), so its other errors are reported as well.
+    """
+    if isinstance(target, dict):
+        kind = target.get("kind")
+        if isinstance(kind, str) and kind in TARGET_MODELS:
+            return kind
+        return "http" if "url" in target else "local"
+    return str(getattr(target, "kind", "local"))
+
+
+TargetConfig = Annotated[
+    Annotated[LocalTarget, Tag("local")] | Annotated[HttpTarget, Tag("http")],
+    Discriminator(target_kind),
+]
 
 
 class Settings(_Strict):
@@ -255,24 +416,81 @@ def settings_from_dict(raw: dict[str, Any], *, path: Path, environ: Mapping[str,
     elif "data_dir" not in data:
         data["data_dir"] = str(base / "monitor-data")
     inherited: list[set[str]] = []
+    defaults = data.get("defaults", {})
+    defaults = defaults if isinstance(defaults, dict) else {}
+    early: list[Any] = []
+    if defaults:
+        data["defaults"], early = _split_defaults(defaults)
     targets = data.get("target")
     if isinstance(targets, list):
-        defaults = data.get("defaults", {})
-        defaults = defaults if isinstance(defaults, dict) else {}
         data["target"] = [_with_defaults(t, defaults, base) for t in targets]
-        inherited = [set(defaults) - set(t) if isinstance(t, dict) else set() for t in targets]
+        inherited = [_inherited(t, defaults) for t in targets]
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path, data, inherited)) from exc
+        errors = _merge_errors(exc.errors(), early)
+        raise ConfigError(_describe(errors, path, data, inherited)) from exc
+    if early:
+        raise ConfigError(_describe(early, path, data, inherited))
+    return settings
+
+
+def _split_defaults(defaults: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """The keys of ``[defaults]`` that the Defaults model checks, and errors in the others.
+
+    A key that only some target models have (``url``, ``concurrency``…) is checked here against
+    the first model that has it; unknown keys stay, so the model reports them.
+    """
+    common: dict[str, Any] = {}
+    errors: list[Any] = []
+    for key, value in defaults.items():
+        models = [m for m in TARGET_MODELS.values() if key in m.model_fields]
+        if key in Defaults.model_fields or not models:
+            common[key] = value
+        elif key in _IDENTITY_KEYS:
+            errors.append(
+                {
+                    "type": "identity_in_defaults",
+                    "loc": ("defaults", key),
+                    "msg": "cannot be set in [defaults]; set it in each [[target]]",
+                    "input": value,
+                }
+            )
+        else:
+            field = models[0].model_fields[key]
+            try:
+                TypeAdapter(Annotated[field.annotation, field]).validate_python(value)
+            except ValidationError as exc:
+                errors += [{**e, "loc": ("defaults", key, *e["loc"])} for e in exc.errors()]
+    return common, errors
+
+
+def _merge_errors(errors: list[Any], early: list[Any]) -> list[Any]:
+    """Errors in order of the file: top-level keys and ``[defaults]`` first, then targets."""
+    leading = {"data_dir", "database", "timezone", "reviewer", "defaults"}
+    later = (i for i, e in enumerate(errors) if e["loc"] and e["loc"][0] not in leading)
+    cut = next(later, len(errors))
+    return [*errors[:cut], *early, *errors[cut:]]
+
+
+def _inherited(target: object, defaults: dict[str, Any]) -> set[str]:
+    if not isinstance(target, dict):
+        return set()
+    fields = TARGET_MODELS[target_kind(target)].model_fields
+    return {k for k in defaults if k in fields and k not in _IDENTITY_KEYS and k not in target}
 
 
 def _with_defaults(target: object, defaults: dict[str, Any], base: Path) -> object:
     if not isinstance(target, dict):
         return target
-    merged = {**defaults, **target}
-    if isinstance(merged.get("path"), str) and merged.get("kind") == "local":
-        merged["path"] = str(base / Path(merged["path"]).expanduser())
+    kind = target_kind(target)
+    fields = TARGET_MODELS[kind].model_fields
+    inherited = {k: v for k, v in defaults.items() if k in fields and k not in _IDENTITY_KEYS}
+    merged = {**inherited, **target}
+    if merged.get("kind") == kind:
+        for key in _PATH_KEYS.get(kind, ()):
+            if isinstance(merged.get(key), str):
+                merged[key] = str(base / Path(merged[key]).expanduser())
     return merged
 
 
@@ -314,13 +532,12 @@ def _key_path(loc: tuple[Any, ...], prefix: str = "") -> str:
 
 
 def _describe(
-    exc: ValidationError, path: Path, data: dict[str, Any], inherited: list[set[str]]
+    errors: list[Any], path: Path, data: dict[str, Any], inherited: list[set[str]]
 ) -> str:
-    errors = exc.errors()
     bad_defaults = {e["loc"][1] for e in errors if len(e["loc"]) >= 2 and e["loc"][0] == "defaults"}
     lines = [f"{path}: invalid configuration"]
     for error in errors:
-        loc = tuple(error["loc"])
+        loc = _without_tag(tuple(error["loc"]))
         label = _key_path(loc)
         if len(loc) >= 3 and loc[0] == "target" and isinstance(loc[1], int):
             if loc[2] in bad_defaults and loc[2] in inherited[loc[1]]:
@@ -330,6 +547,20 @@ def _describe(
                 label = _key_path(loc[2:], prefix=f"target[{loc[1]}] ({target['name']})")
         lines.append(f"  {label}: {_message(error, loc)}")
     return "\n".join(lines)
+
+
+def _without_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``target[0].http.auth.basic.password`` → ``target[0].auth.password``.
+
+    Pydantic names the chosen member of a union by its kind; that is not a key the user wrote.
+    """
+    if len(loc) >= 3 and loc[0] == "target" and isinstance(loc[1], int) and loc[2] in TARGET_MODELS:
+        loc = (*loc[:2], *loc[3:])
+    if "auth" in loc:
+        at = loc.index("auth") + 1
+        if loc[at : at + 1] and loc[at] in {"basic", "digest", "bearer"}:
+            loc = (*loc[:at], *loc[at + 1 :])
+    return loc
 
 
 def _message(error: Any, loc: tuple[Any, ...]) -> str:
@@ -348,7 +579,8 @@ def _message(error: Any, loc: tuple[Any, ...]) -> str:
             text = text.replace(repr(value), "'***'")
             text = text.replace(value, "***") if len(value) >= 4 else text
         return text
-    shown = repr(value)
+    shown = _URL_CREDENTIALS.sub(r"\1***@", repr(value))
+    text = _URL_CREDENTIALS.sub(r"\1***@", text)
     if isinstance(value, str | int | float | bool) and shown not in text:
         text += f" (got {shown[:60]}{'…' if len(shown) > 60 else ''})"
     return text

@@ -21,9 +21,18 @@ __all__ = [
     "make_source",
 ]
 
+
+def _http_source(target: Any) -> Source:
+    # Imported on use: monitor.crawl (which the http source drives) imports this package.
+    from monitor.sources.http import HttpSource
+
+    return HttpSource(target)
+
+
 #: ``kind`` → the class that lists a target of that kind (called with the target's config).
 SOURCES: dict[str, Callable[[Any], Source]] = {
     "local": LocalSource,
+    "http": _http_source,
 }
 
 

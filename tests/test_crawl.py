@@ -1,0 +1,444 @@
+"""The crawler against a real (fault-injecting) HTTP server on 127.0.0.1; time is faked."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from monitor.crawl import (
+    BoundedBody,
+    ClientOptions,
+    CrawlLimits,
+    CrawlResult,
+    Pacer,
+    PageCache,
+    Scope,
+    crawl,
+    retry_after,
+)
+from monitor.errors import RootUnavailable
+from monitor.sources.base import FolderFailure
+from monitor.sources.http import page_parser
+from monitor.sources.listings import Page
+from monitor.sources.local import GlobSet, Rules
+from tests.servers import (
+    MTIME,
+    AutoindexServer,
+    FakeTiming,
+    Fault,
+    free_port,
+    http_date,
+    nginx_page,
+)
+
+TREE = {"a/x.txt": 3, "a/b/y.txt": 5, "a/b/c/z.txt": 8, "top.txt": 7, "empty/": 0}
+PARSE = page_parser(ZoneInfo("UTC"))
+FAST = CrawlLimits(rate=1e6, retries=2)
+
+
+def run(
+    server: AutoindexServer,
+    fake: FakeTiming | None = None,
+    limits: CrawlLimits = FAST,
+    **kw: object,
+) -> CrawlResult:
+    timing = (fake or FakeTiming()).timing
+    return asyncio.run(crawl(server.url, PARSE, limits=limits, timing=timing, **kw))  # type: ignore[arg-type]
+
+
+def paths(result: CrawlResult) -> list[str]:
+    return [e.path for e in result.entries]
+
+
+def backoffs(fake: FakeTiming) -> list[float]:
+    """The sleeps that were backoff, not request pacing (FAST paces at a microsecond)."""
+    return [s for s in fake.sleeps if s >= 0.01]
+
+
+@pytest.fixture
+def server() -> AutoindexServer:
+    with AutoindexServer(TREE) as running:
+        yield running  # type: ignore[misc]
+
+
+# --- the walk ----------------------------------------------------------------------------------
+
+
+def test_lists_every_folder_once_with_what_the_page_shows(server: AutoindexServer) -> None:
+    result = run(server)
+    expected = ["a", "a/b", "a/b/c", "a/b/c/z.txt", "a/b/y.txt", "a/x.txt", "empty", "top.txt"]
+    assert paths(result) == expected
+    assert result.failed == [] and result.skipped == 0 and result.folders == 5
+    by_path = {e.path: e for e in result.entries}
+    assert (by_path["a"].type, by_path["a"].size, by_path["a"].mtime_ns) == ("dir", None, None)
+    if "nginx" in result.stats.formats:  # the nginx parser gives sizes and minutes
+        assert by_path["a/b/c/z.txt"].size == 8
+        assert by_path["top.txt"].mtime_ns == int(MTIME.timestamp()) * 10**9
+    requested = sorted(r.path for r in server.requests)
+    assert requested == sorted(["/drop/", "/drop/a/", "/drop/a/b/", "/drop/a/b/c/", "/drop/empty/"])
+    assert result.stats.requests == 5
+    pages = [nginx_page(server.path_of(f), server.items(f)) for f in server.folders()]
+    assert result.stats.bytes == sum(len(page) for page in pages)
+    assert (result.stats.ip, result.stats.tls_sha256) == ("127.0.0.1", None)
+    assert result.stats.server is not None and result.stats.server.startswith("fault-autoindex")
+
+
+def test_keeps_connections_alive_and_caps_concurrency() -> None:
+    files = {f"d{i:02}/f.txt": i for i in range(24)}
+    with AutoindexServer(files) as server:
+        server.fail("d03", 500, times=1)  # an error answer keeps its connection too
+        result = run(server, limits=CrawlLimits(rate=1e6, concurrency=3))
+    assert len(result.entries) == 48 and result.failed == []
+    assert server.most_in_flight <= 3
+    assert len({r.client for r in server.requests}) <= 3  # 26 requests over at most 3 connections
+
+
+def test_requests_are_paced_by_rate(server: AutoindexServer) -> None:
+    fake = FakeTiming()
+    run(server, fake, CrawlLimits(rate=4, concurrency=4))
+    assert len(server.requests) == 5
+    assert fake.now - 1000.0 == pytest.approx(4 * 0.25)  # five starts, a quarter second apart
+
+
+def test_progress_is_reported(server: AutoindexServer) -> None:
+    seen: list[tuple[int, int]] = []
+    run(server, progress=lambda entries, folders: seen.append((entries, folders)))
+    assert seen[-1] == (8, 5)
+
+
+def test_a_bug_in_a_worker_is_raised_not_hung(server: AutoindexServer) -> None:
+    def parse(body: bytes, url: str, headers: httpx.Headers) -> Page:
+        if url.endswith("/b/"):
+            raise RuntimeError("parser bug")
+        return PARSE(body, url, headers)
+
+    with pytest.raises(RuntimeError, match="parser bug"):
+        asyncio.run(crawl(server.url, parse, limits=FAST, timing=FakeTiming().timing))
+
+
+# --- retries -----------------------------------------------------------------------------------
+
+
+def test_5xx_is_retried_with_exponential_backoff_then_succeeds(server: AutoindexServer) -> None:
+    server.fail("a/b", 503, times=2)
+    fake = FakeTiming()
+    result = run(server, fake)
+    assert result.failed == [] and "a/b/y.txt" in paths(result)
+    assert server.count("/drop/a/b/") == 3
+    assert backoffs(fake) == [0.5, 1.0]  # full jitter at its top: 0.5 * 2**attempt
+
+
+def test_jitter_scales_the_backoff(server: AutoindexServer) -> None:
+    server.fail("a", 500, times=2)
+    fake = FakeTiming(jitter=0.25)
+    run(server, fake)
+    assert backoffs(fake) == [0.125, 0.25]
+
+
+def test_a_folder_failing_after_its_retries_is_a_failure_and_the_rest_is_listed(
+    server: AutoindexServer,
+) -> None:
+    server.fail("a/b", 500)
+    result = run(server)
+    assert result.failed == [FolderFailure("a/b", "HTTP 500 Internal Server Error")]
+    assert server.count("/drop/a/b/") == 3  # one try and two retries
+    assert "a/b" in paths(result)  # the folder itself was seen in its parent
+    assert not any(p.startswith("a/b/") for p in paths(result))
+    assert "a/x.txt" in paths(result)
+
+
+def test_retry_after_in_seconds_pauses_the_target(server: AutoindexServer) -> None:
+    server.fail("a", 429, times=1, headers={"Retry-After": "7"})
+    fake = FakeTiming()
+    result = run(server, fake)
+    assert result.failed == []
+    assert 7 in backoffs(fake)
+
+
+def test_retry_after_as_a_date_is_read_against_the_servers_date(server: AutoindexServer) -> None:
+    now = MTIME + timedelta(days=3)
+    later = http_date(now + timedelta(seconds=30))
+    server.fail("a", 503, times=1, headers={"Retry-After": later, "Date": http_date(now)})
+    fake = FakeTiming()
+    run(server, fake)
+    assert 30 in backoffs(fake)
+
+
+def test_retry_after_past_the_poll_deadline_gives_up(server: AutoindexServer) -> None:
+    server.fail("a", 429, headers={"Retry-After": "86400"})
+    result = run(server, limits=CrawlLimits(rate=1e6, poll_timeout=600))
+    assert result.failed == [
+        FolderFailure("a", "HTTP 429 Too Many Requests; no time left in the poll to retry")
+    ]
+    assert server.count("/drop/a/") == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(401, "HTTP 401 Unauthorized"), (403, "HTTP 403 Forbidden"), (404, "HTTP 404 Not Found")],
+)
+def test_client_errors_fail_the_folder_without_retries(
+    server: AutoindexServer, status: int, reason: str
+) -> None:
+    server.fail("a", status)
+    result = run(server)
+    assert result.failed == [FolderFailure("a", reason)]
+    assert server.count("/drop/a/") == 1
+
+
+def test_a_hanging_folder_times_out(server: AutoindexServer) -> None:
+    server.hang("a/b")
+    result = run(server, limits=CrawlLimits(rate=1e6, retries=0, timeout=0.2))
+    assert result.failed == [FolderFailure("a/b", "timed out after 0.2 s")]
+
+
+def test_the_poll_deadline_fails_what_is_left(server: AutoindexServer) -> None:
+    # One request a second and a poll of 1.5 s: the root and one folder, then time is up.
+    result = run(server, limits=CrawlLimits(rate=1, concurrency=1, poll_timeout=1.5))
+    assert [r.path for r in server.requests] == ["/drop/", "/drop/a/"]
+    assert result.failed == [
+        FolderFailure("a/b", "poll_timeout (1.5 s) reached"),
+        FolderFailure("empty", "poll_timeout (1.5 s) reached"),
+    ]
+
+
+# --- the root ----------------------------------------------------------------------------------
+
+
+def test_root_refused() -> None:
+    url = f"http://127.0.0.1:{free_port()}/drop/"
+    fake = FakeTiming()
+    with pytest.raises(RootUnavailable) as caught:
+        asyncio.run(crawl(url, PARSE, limits=CrawlLimits(retries=1), timing=fake.timing))
+    assert caught.value.message == f"cannot list {url}: connection refused"
+    assert backoffs(fake) == [0.5]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"), [(401, "HTTP 401 Unauthorized"), (404, "HTTP 404 Not Found")]
+)
+def test_root_client_error(server: AutoindexServer, status: int, reason: str) -> None:
+    server.fail("", status)
+    with pytest.raises(RootUnavailable) as caught:
+        run(server)
+    assert caught.value.message == f"cannot list {server.url}: {reason}"
+
+
+def test_a_login_page_is_not_a_listing(server: AutoindexServer) -> None:
+    server.login("a")
+    assert run(server).failed == [FolderFailure("a", "not a directory listing: login form")]
+    server.login("")
+    with pytest.raises(RootUnavailable) as caught:
+        run(server)
+    assert caught.value.message == f"cannot list {server.url}: not a directory listing: login form"
+    assert server.count("/drop/a/forgot/") == 0
+
+
+# --- scope -------------------------------------------------------------------------------------
+
+
+def test_links_out_of_scope_are_never_followed() -> None:
+    with AutoindexServer(TREE) as other, AutoindexServer(TREE) as server:
+        server.links["/drop/"] = [
+            "../secret/",
+            "/secret/",
+            f"{other.url}a/",
+            f"http://localhost:{server.port}/drop/a/",
+            f"https://127.0.0.1:{server.port}/drop/a/",
+            "a/?C=M;O=A",
+            "a/#top",
+            "%2e%2e/",
+            "a/b/",
+        ]
+        result = run(server)
+    assert other.requests == []
+    assert {r.path for r in server.requests} == {
+        "/drop/",
+        "/drop/a/",
+        "/drop/a/b/",
+        "/drop/a/b/c/",
+        "/drop/empty/",
+    }
+    assert len(server.requests) == 5
+    assert result.failed == []
+
+
+def test_a_redirect_within_scope_is_followed(server: AutoindexServer) -> None:
+    server.files["old/"] = 0
+    server.redirect("old", "/drop/new/")
+    page = nginx_page("/drop/new/", [("inside.txt", False, 4, MTIME)])
+    server.faults["/drop/new/"] = Fault(200, None, {"Content-Type": "text/html"}, page)
+    result = run(server)
+    assert "old/inside.txt" in paths(result) and result.failed == []
+    assert server.count("/drop/new/") == 1
+
+
+def test_a_redirect_to_a_folder_listed_already_is_not_followed(server: AutoindexServer) -> None:
+    server.redirect("empty", "/drop/a/")
+    result = run(server)
+    reason = f"redirects to {server.url}a/, listed already"
+    assert result.failed == [FolderFailure("empty", reason)]
+    assert server.count("/drop/a/") == 1
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["/elsewhere/", "https://127.0.0.1:{port}/drop/a/", "http://127.0.0.1:{other}/drop/a/"],
+)
+def test_a_redirect_out_of_scope_fails_the_folder(server: AutoindexServer, location: str) -> None:
+    with AutoindexServer(TREE) as other:
+        target = location.format(port=server.port, other=other.port)
+        server.redirect("a", target)
+        result = run(server)
+    assert [f.path for f in result.failed] == ["a"]
+    assert result.failed[0].reason.startswith("redirected out of scope to ")
+    assert other.requests == []
+    assert server.count("/elsewhere/") == 0
+
+
+def test_redirects_stop_after_five(server: AutoindexServer) -> None:
+    for hop in range(7):
+        server.faults[f"/drop/r{hop}/"] = Fault(302, None, {"Location": f"/drop/r{hop + 1}/"})
+    server.redirect("a", "/drop/r0/")
+    result = run(server)
+    assert result.failed == [FolderFailure("a", "more than 5 redirects")]
+    assert server.count("/drop/r5/") == 0
+
+
+def test_scope() -> None:
+    scope = Scope.of("https://h.example:8443/drop/%C3%A9/")
+    assert scope.contains("https://h.example:8443/drop/%c3%a9/a%20b/")
+    assert not scope.contains("https://h.example:8443/drop/")
+    assert not scope.contains("http://h.example:8443/drop/%C3%A9/")
+    assert not scope.contains("https://h.example/drop/%C3%A9/")
+    assert not scope.contains("https://other.example:8443/drop/%C3%A9/")
+    assert not scope.contains("https://h.example:8443/drop/%C3%A9/?x=1")
+    assert not scope.contains("https://h.example:8443/drop/%C3%A9/#x")
+    assert not scope.contains("https://u:p@h.example:8443/drop/%C3%A9/")
+    assert not scope.contains("https://h.example:8443/drop/%C3%A9/%2E%2E/x/")
+    assert Scope.of("http://h/").contains("http://h:80/a/")
+
+
+# --- caps --------------------------------------------------------------------------------------
+
+
+def test_a_page_over_the_byte_cap_fails_its_folder(server: AutoindexServer) -> None:
+    server.oversize("a", 100_000)
+    result = run(server, limits=CrawlLimits(rate=1e6, max_page_bytes=64 * 1024))
+    assert result.failed == [FolderFailure("a", "listing larger than 64 KiB (max_page_bytes)")]
+
+
+def test_a_gzip_bomb_is_stopped_at_the_cap(server: AutoindexServer) -> None:
+    server.oversize("a", 50_000_000, compress=True)
+    result = run(server, limits=CrawlLimits(rate=1e6, max_page_bytes=1 << 20))
+    assert result.failed == [FolderFailure("a", "listing larger than 1 MiB (max_page_bytes)")]
+    assert result.stats.bytes < 200_000
+
+
+def test_a_gzip_page_is_read(server: AutoindexServer) -> None:
+    page = gzip.compress(nginx_page("/drop/a/", [("g.txt", False, 1, MTIME)]))
+    headers = {"Content-Type": "text/html", "Content-Encoding": "gzip"}
+    server.faults["/drop/a/"] = Fault(200, None, headers, page)
+    result = run(server)
+    assert "a/g.txt" in paths(result) and result.failed == []
+    assert server.requests[0].headers["accept-encoding"] == "gzip"
+
+
+def test_bounded_body() -> None:
+    body = BoundedBody("gzip", 10)
+    body.feed(gzip.compress(b"0123456789"))
+    assert body.finish() == b"0123456789"
+    with pytest.raises(ValueError, match="unsupported Content-Encoding 'br'"):
+        BoundedBody("br", 10)
+    with pytest.raises(ValueError, match="corrupt gzip"):
+        BoundedBody("gzip", 10).feed(b"\x1f\x8b\x08\x00garbage-garbage")
+
+
+def test_folders_past_max_depth_are_failures_not_requests(server: AutoindexServer) -> None:
+    result = run(server, limits=CrawlLimits(rate=1e6, max_depth=1))
+    assert result.failed == [FolderFailure("a/b", "deeper than max_depth (1); raise max_depth")]
+    assert server.count("/drop/a/b/") == 0
+    assert "a/b" in paths(result)
+
+
+def test_max_entries_cuts_the_crawl(server: AutoindexServer) -> None:
+    result = run(server, limits=CrawlLimits(rate=1e6, max_entries=2, concurrency=1))
+    assert len(result.entries) == 2
+    assert FolderFailure("", "more than 2 entries; raise max_entries") in result.failed
+    assert result.skipped >= 1
+
+
+def test_include_and_exclude(server: AutoindexServer) -> None:
+    rules = Rules(
+        include=GlobSet.from_patterns(["*.txt"], setting="include"),
+        exclude=GlobSet.from_patterns(["b/", "top.txt"], setting="exclude"),
+        active=True,
+    )
+    result = run(server, rules=rules)
+    assert paths(result) == ["a", "a/x.txt", "empty"]
+    assert result.skipped == 2
+    assert server.count("/drop/a/b/") == 0
+
+
+# --- conditional requests ----------------------------------------------------------------------
+
+
+def test_a_304_reuses_the_cached_page(server: AutoindexServer) -> None:
+    server.etags = True
+    cache: PageCache = {}
+    first = run(server, cache=cache)
+    assert set(cache) == {
+        server.url + p for p in ["", "a/", "a/b/", "a/b/c/", "empty/"]
+    }  # keyed by folder URL
+    server.requests.clear()
+    second = run(server, cache=cache)
+    assert paths(second) == paths(first) and second.failed == []
+    assert all(r.headers.get("if-none-match", "").startswith('"') for r in server.requests)
+    assert len(cache) == 5
+
+
+def test_no_validators_no_cache(server: AutoindexServer) -> None:
+    cache: PageCache = {}
+    run(server, cache=cache)
+    assert cache == {}
+    assert all("if-none-match" not in r.headers for r in server.requests)
+
+
+# --- small parts -------------------------------------------------------------------------------
+
+
+def test_retry_after_values() -> None:
+    wall = MTIME
+    assert retry_after(httpx.Headers({"Retry-After": "120"}), lambda: wall) == 120
+    later = http_date(MTIME + timedelta(minutes=2))
+    assert retry_after(httpx.Headers({"Retry-After": later}), lambda: wall) == 120
+    assert retry_after(httpx.Headers({"Retry-After": "soon"}), lambda: wall) is None
+    assert retry_after(httpx.Headers({}), lambda: wall) is None
+    past = http_date(MTIME - timedelta(minutes=2))
+    assert retry_after(httpx.Headers({"Retry-After": past}), lambda: wall) == 0
+
+
+def test_pacer_spaces_starts_and_holds() -> None:
+    fake = FakeTiming()
+    pacer = Pacer(2.0, fake.timing)
+
+    async def go() -> None:
+        for _ in range(3):
+            await pacer.wait()
+        pacer.hold(fake.now + 10)
+        await pacer.wait()
+
+    asyncio.run(go())
+    assert fake.sleeps == [0.5, 0.5, 10.0]
+
+
+def test_client_options_reach_the_server(server: AutoindexServer) -> None:
+    options = ClientOptions(headers={"User-Agent": "probe/1 (+ops@example.org)", "X-Team": "t"})
+    run(server, options=options)
+    assert {r.headers["user-agent"] for r in server.requests} == {"probe/1 (+ops@example.org)"}
+    assert {r.headers["x-team"] for r in server.requests} == {"t"}
