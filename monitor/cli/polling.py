@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +13,7 @@ from typer.core import TyperGroup
 from monitor.cli.base import FormatOpt, app, app_of, err
 from monitor.config import TargetConfig
 from monitor.errors import ConfigError
-from monitor.output import Column, Format, emit
+from monitor.output import Column, Format, emit, human_size
 from monitor.poll import PollResult, accept_snapshot, poll_target, utc_now
 from monitor.store import Store
 from monitor.store import queries as q
@@ -144,14 +145,17 @@ def snapshots_list(
     obj = app_of(ctx)
     obj.settings.target(target)
     with obj.read() as conn:
-        snaps = q.list_snapshots(conn, q.target_id(conn, target), limit=limit)
-    rows = [_snapshot_row(s) for s in snaps]
+        tid = q.target_id(conn, target)
+        snaps = q.list_snapshots(conn, tid, limit=limit)
+        held = q.held_snapshots(conn, tid)
+    rows = [_snapshot_row(s, held) for s in snaps]
     emit(
         rows,
         [
             Column("snapshot", "snapshot", "int"),
             Column("at", "at", "time"),
             *SNAPSHOT_COUNT_COLUMNS,
+            Column("source", "source", "name"),
             Column("detail", "detail", "name"),
         ],
         fmt,
@@ -160,21 +164,26 @@ def snapshots_list(
     )
 
 
-def _snapshot_row(s: Snapshot) -> dict[str, Any]:
+def _source_summary(info: dict[str, Any]) -> str:
+    """What a snapshot recorded about the server, in a few words."""
+    parts = [str(info[k]) for k in ("server", "ip", "root") if info.get(k)]
+    if "requests" in info:
+        parts.append(f"{int(info['requests']):,} requests, {human_size(int(info['bytes']))}")
+    if info.get("tls_sha256"):
+        parts.append(f"tls sha256 {str(info['tls_sha256'])[:16]}…")
+    return "; ".join(parts)
+
+
+def _snapshot_row(s: Snapshot, held: set[int]) -> dict[str, Any]:
     failed = q.failed_folders(s)
     detail = s.error or ""
     if failed:
         detail = "folders failed: " + ", ".join(f["path"] or "/" for f in failed[:3])
-    if s.status == "suspect":
-        detail = (
-            f"accepted ({s.accepted_by})"
-            if s.accepted_by
-            else (
-                "held, not applied: " + detail
-                if s.held_listing is not None or not s.applied
-                else detail
-            )
-        )
+    if s.status == "suspect" and s.accepted_by:
+        detail = f"accepted ({s.accepted_by})"
+    elif s.id in held:
+        detail = f"held, not applied: {detail}"
+    info = json.loads(s.info) if s.info else {}
     return {
         "snapshot": s.id,
         "at": s.started_at,
@@ -191,6 +200,8 @@ def _snapshot_row(s: Snapshot) -> dict[str, Any]:
         "skipped": s.skipped,
         "detail": detail,
         "failed_folders": failed,
+        "source": _source_summary(info),
+        "info": info,
         "accepted_by": s.accepted_by,
     }
 

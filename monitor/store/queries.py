@@ -129,6 +129,14 @@ def list_snapshots(conn: Connection, target: int, *, limit: int | None = None) -
     return [_snapshot(r) for r in conn.execute(stmt)]
 
 
+def held_snapshots(conn: Connection, target: int) -> set[int]:
+    """Ids of the suspect snapshots still held (their listing kept, awaiting a decision)."""
+    stmt = select(snapshot_t.c.id).where(
+        snapshot_t.c.target_id == target, snapshot_t.c.held_listing.is_not(None)
+    )
+    return {int(i) for i in conn.execute(stmt).scalars()}
+
+
 def latest_snapshot(
     conn: Connection, target: int, *, applied_only: bool = False
 ) -> Snapshot | None:
