@@ -459,7 +459,8 @@ def _split_defaults(defaults: dict[str, Any]) -> tuple[dict[str, Any], list[Any]
         else:
             field = models[0].model_fields[key]
             try:
-                TypeAdapter(Annotated[field.annotation, field]).validate_python(value)
+                annotated: Any = Annotated[field.annotation, field]
+                TypeAdapter(annotated).validate_python(value)
             except ValidationError as exc:
                 errors += [{**e, "loc": ("defaults", key, *e["loc"])} for e in exc.errors()]
     return common, errors

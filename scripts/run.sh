@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e .
+.venv/bin/python -m pip install --quiet -c constraints.txt -e .
 export MONITOR_CONFIG="${MONITOR_CONFIG:-$PWD/monitor.toml}"
 [ -f "$MONITOR_CONFIG" ] || .venv/bin/monitor init --watch "$PWD/drop"
 .venv/bin/monitor poll
