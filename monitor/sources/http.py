@@ -53,19 +53,10 @@ from monitor.crawl import (
 from monitor.errors import RootUnavailable
 from monitor.sources.base import Listing, ProgressCallback
 from monitor.sources.listings import ACCEPT, Page, PageInput, parse_listing
-from monitor.sources.local import GlobSet, Rules
+from monitor.sources.local import Rules
 
 #: (target name, root URL) → the pages kept for conditional requests, for the process's life.
 _PAGE_CACHES: dict[tuple[str, str], dict[str, CachedPage]] = {}
-
-
-def target_rules(target: HttpTarget) -> Rules:
-    """``include`` / ``exclude`` of the target, as the local source applies them."""
-    return Rules(
-        include=GlobSet.from_patterns(target.include, setting="include"),
-        exclude=GlobSet.from_patterns(target.exclude, setting="exclude"),
-        active=bool(target.include or target.exclude),
-    )
 
 
 def crawl_limits(target: HttpTarget) -> CrawlLimits:
@@ -142,7 +133,7 @@ class HttpSource:
         self.cache = (
             _PAGE_CACHES.setdefault((target.name, target.url), {}) if cache is None else cache
         )
-        self.rules = target_rules(target)
+        self.rules = Rules.from_target(target)
         self.parse = page_parser(ZoneInfo(target.listing_timezone))
 
     async def list(self, progress: ProgressCallback | None = None) -> Listing:

@@ -81,7 +81,7 @@ from operator import attrgetter
 from pathlib import Path
 from stat import S_ISREG
 
-from monitor.config import LocalTarget
+from monitor.config import Defaults, LocalTarget
 from monitor.errors import ConfigError, RootUnavailable
 from monitor.sources.base import Entry, FolderFailure, Listing, ProgressCallback
 
@@ -194,7 +194,8 @@ class Rules:
     active: bool
 
     @classmethod
-    def from_target(cls, target: LocalTarget) -> Rules:
+    def from_target(cls, target: Defaults) -> Rules:
+        """The rules of any target config (each kind's model extends :class:`Defaults`)."""
         return cls(
             include=GlobSet.from_patterns(target.include, setting="include"),
             exclude=GlobSet.from_patterns(target.exclude, setting="exclude"),

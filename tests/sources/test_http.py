@@ -13,7 +13,6 @@ import json
 import os
 import re
 import ssl
-import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from monitor.config import Defaults, HttpTarget, Settings, settings_from_dict
+from monitor.config import HttpTarget, Settings, settings_from_dict
 from monitor.crawl import CachedPage
 from monitor.errors import ConfigError
 from monitor.poll import PollResult, poll_target
@@ -34,7 +33,6 @@ from tests.helpers import Clock
 from tests.servers import AutoindexServer, FakeTiming, free_port, make_cert, nginx
 
 TREE = {"a/x.txt": 3, "a/b/y.txt": 5, "top.txt": 7, "keep/k1.txt": 1, "keep/k2.txt": 2}
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -483,27 +481,6 @@ def test_a_mistyped_kind_is_checked_as_the_kind_its_keys_look_like() -> None:
         "  target[0] (w).kind: Input should be 'http' (got 'htp')",
         "  target[0] (w).rate: Input should be greater than 0",
     ]
-
-
-def test_every_http_key_is_documented() -> None:
-    """Like tests/test_config_docs.py, for HttpTarget: the example's http block and the README."""
-    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = "\n".join(
-        line.removeprefix("## ") for line in example.splitlines() if line.startswith("## ")
-    )
-    documented = set(re.findall(r"^(?:# )?([a-z_]+) =", block, re.MULTILINE))
-    own = set(HttpTarget.model_fields) - set(Defaults.model_fields)
-    assert own - documented == set(), "keys missing from the example's http target"
-    assert documented - set(HttpTarget.model_fields) == set(), "keys that do not exist"
-    assert [k for k in sorted(own) if f"| `{k}` |" not in readme] == []
-    # The block is a working target once its "## " prefixes are removed.
-    text = "\n".join(line.removeprefix("## ") for line in example.splitlines())
-    environ = {"VENDOR_PASSWORD": "pw", "USER": "ana"}
-    loaded = settings_from_dict(tomllib.loads(text), path=ROOT / "x.toml", environ=environ)
-    vendor = loaded.target("vendor")
-    assert isinstance(vendor, HttpTarget) and vendor.contact == "mailto:research@example.org"
-    assert vendor.user_agent == HttpTarget.model_fields["user_agent"].default
 
 
 # --- real nginx --------------------------------------------------------------------------------

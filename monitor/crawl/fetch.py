@@ -1,0 +1,189 @@
+"""Requests: one client per crawl, each request paced, retried with backoff and bounded.
+
+A connect error, a timeout, a dropped connection, 429 or 5xx is retried (see
+:mod:`monitor.crawl`); anything else that stops a request is a :class:`FolderFailed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from monitor.crawl.body import BoundedBody, TooLarge, discard
+from monitor.crawl.options import ClientOptions, CrawlLimits, Timing
+from monitor.crawl.pacing import Pacer, backoff, retry_after
+from monitor.crawl.reasons import connect_reason, seconds_text, shown, size_text, status_reason
+from monitor.crawl.results import CachedPage, CrawlStats
+from monitor.errors import FolderFailed
+
+
+@dataclass(slots=True)
+class Response:
+    """A response read whole: status, headers, and the body of a 200 (else empty)."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+class Retryable(Exception):
+    """One attempt failed in a way worth another try."""
+
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait = wait
+
+
+def open_client(
+    limits: CrawlLimits, options: ClientOptions, stats: CrawlStats
+) -> httpx.AsyncClient:
+    """One client for a crawl: ``concurrency`` kept-alive connections, proxies from the env."""
+
+    async def count(request: httpx.Request) -> None:
+        stats.requests += 1
+
+    return httpx.AsyncClient(
+        headers={**options.headers, "Accept-Encoding": "gzip"},  # the only coding inflated here
+        auth=options.auth,
+        verify=options.verify,
+        timeout=httpx.Timeout(limits.timeout),
+        limits=httpx.Limits(
+            max_connections=limits.concurrency, max_keepalive_connections=limits.concurrency
+        ),
+        follow_redirects=False,
+        trust_env=True,
+        event_hooks={"request": [count]},
+    )
+
+
+def conditional_headers(cached: CachedPage | None) -> dict[str, str]:
+    """``If-None-Match`` / ``If-Modified-Since`` from the validators of a kept page."""
+    headers = {}
+    if cached is not None and cached.etag:
+        headers["If-None-Match"] = cached.etag
+    if cached is not None and cached.last_modified:
+        headers["If-Modified-Since"] = cached.last_modified
+    return headers
+
+
+class Fetcher:
+    """The requests of one crawl, which must end by the poll's deadline (``poll_timeout``).
+
+    ``cache`` holds the pages of the previous crawl: their validators go with their requests.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        stats: CrawlStats,
+        *,
+        limits: CrawlLimits,
+        timing: Timing,
+        cache: Mapping[str, CachedPage],
+    ) -> None:
+        self.client, self.stats, self.limits, self.timing = client, stats, limits, timing
+        self.cache = cache
+        self.pacer = Pacer(limits.rate, timing)
+        self.deadline = timing.clock() + limits.poll_timeout
+
+    async def get(self, url: str, path: str) -> Response:
+        """One request with its retries; the response (not 429 or 5xx) or FolderFailed."""
+        reason = ""
+        for attempt in range(self.limits.retries + 1):
+            await self._pace(path)
+            try:
+                return await self._request(url, path)
+            except Retryable as exc:
+                reason = exc.reason
+                if attempt < self.limits.retries:
+                    await self._back_off(attempt, exc, path)
+        raise FolderFailed(path, reason)
+
+    async def _pace(self, path: str) -> None:
+        await self.pacer.wait()
+        if self.timing.clock() >= self.deadline:
+            raise FolderFailed(path, self._late())
+
+    def _late(self) -> str:
+        return f"poll_timeout ({seconds_text(self.limits.poll_timeout)}) reached"
+
+    async def _back_off(self, attempt: int, failure: Retryable, path: str) -> None:
+        delay = backoff(attempt, self.timing.random)
+        now = self.timing.clock()
+        if failure.wait is not None:
+            delay = max(delay, failure.wait)
+            self.pacer.hold(now + failure.wait)
+        if now + delay >= self.deadline:
+            raise FolderFailed(path, f"{failure.reason}; no time left in the poll to retry")
+        await self.timing.sleep(delay)
+
+    async def _request(self, url: str, path: str) -> Response:
+        """One attempt, bounded by ``timeout`` and the poll's deadline."""
+        limit = min(self.limits.timeout, self.deadline - self.timing.clock())
+        try:
+            async with asyncio.timeout(limit):
+                return await self._send(url, path)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            if limit < self.limits.timeout:
+                raise FolderFailed(path, self._late()) from exc
+            raise Retryable(f"timed out after {seconds_text(limit)}") from exc
+        except (httpx.ConnectError, httpx.ProxyError, ssl.SSLError) as exc:
+            reason, again = connect_reason(exc)
+            if not again:
+                raise FolderFailed(path, reason) from exc
+            raise Retryable(reason) from exc
+        except httpx.TransportError as exc:
+            raise Retryable(connect_reason(exc)[0]) from exc
+        except httpx.InvalidURL as exc:
+            raise FolderFailed(path, f"invalid URL {shown(url)}") from exc
+
+    async def _send(self, url: str, path: str) -> Response:
+        headers = conditional_headers(self.cache.get(url))
+        async with self.client.stream("GET", url, headers=headers) as response:
+            self._note_peer(response)
+            status = response.status_code
+            body = await (self._read(response, path) if status == 200 else discard(response))
+            self.stats.bytes += response.num_bytes_downloaded
+            if status == 429 or 500 <= status <= 599:
+                wait = retry_after(response.headers, self.timing.wall)
+                raise Retryable(status_reason(status), wait)
+            return Response(status, response.headers, body)
+
+    async def _read(self, response: httpx.Response, path: str) -> bytes:
+        cap = self.limits.max_page_bytes
+        too_large = f"listing larger than {size_text(cap)} (max_page_bytes)"
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > cap:
+            raise FolderFailed(path, too_large)
+        try:
+            body = BoundedBody(response.headers.get("content-encoding", "").strip().lower(), cap)
+            async for chunk in response.aiter_raw():
+                body.feed(chunk)
+            return body.finish()
+        except TooLarge as exc:
+            raise FolderFailed(path, too_large) from exc
+        except ValueError as exc:
+            raise FolderFailed(path, str(exc)) from exc
+
+    def _note_peer(self, response: httpx.Response) -> None:
+        """The first response's address, Server header and certificate fingerprint."""
+        if self.stats.peer_noted:
+            return
+        self.stats.peer_noted = True
+        server = response.headers.get("server")
+        self.stats.server = shown(server) if server else None
+        stream = response.extensions.get("network_stream")
+        if stream is None:
+            return
+        address = stream.get_extra_info("server_addr")
+        self.stats.ip = str(address[0]) if address else None
+        tls = stream.get_extra_info("ssl_object")
+        cert = tls.getpeercert(binary_form=True) if tls is not None else None
+        if cert:
+            self.stats.tls_sha256 = hashlib.sha256(cert).hexdigest()

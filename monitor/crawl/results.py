@@ -1,0 +1,55 @@
+"""What a crawl gives back: its entries and failures, its stats, and the pages it may reuse."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+
+from monitor.sources.base import Entry, FolderFailure
+from monitor.sources.listings import Page
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPage:
+    """A listed page and the validators it came with."""
+
+    etag: str | None
+    last_modified: str | None
+    page: Page
+
+
+#: Folder URL → the page it listed last time, for conditional requests.
+PageCache = MutableMapping[str, CachedPage]
+
+
+@dataclass(slots=True)
+class CrawlStats:
+    """Facts about a crawl, kept with its snapshot."""
+
+    requests: int = 0
+    bytes: int = 0
+    ip: str | None = None
+    server: str | None = None
+    tls_sha256: str | None = None
+    formats: set[str] = field(default_factory=set)
+    peer_noted: bool = False
+
+    def info(self) -> dict[str, str | int]:
+        info: dict[str, str | int] = {"requests": self.requests, "bytes": self.bytes}
+        info["format"] = ",".join(sorted(self.formats))
+        for key in ("ip", "server", "tls_sha256"):
+            value = getattr(self, key)
+            if value is not None:
+                info[key] = value
+        return info
+
+
+@dataclass(slots=True)
+class CrawlResult:
+    """Entries sorted by path, the folders that failed, what was left out, and the stats."""
+
+    entries: list[Entry]
+    failed: list[FolderFailure]
+    skipped: int
+    folders: int
+    stats: CrawlStats
