@@ -100,6 +100,7 @@ class AutoindexServer:
         self.links: dict[str, list[str]] = {}
         self.requests: list[Seen] = []
         self.etags = False
+        self.last_modified: str | None = None  # sent on listings, like a folder's mtime
         self.basic: str | None = None
         self.bearer: str | None = None
         self.digest: tuple[str, str] | None = None  # (username, password)
@@ -274,6 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
         extra = "".join(f'<a href="{h}">{h}</a>\r\n' for h in owner.links.get(self.path, []))
         body = nginx_page(self.path, owner.items(folder), extra)
         headers = {"Content-Type": "text/html"}
+        if owner.last_modified:
+            headers["Last-Modified"] = owner.last_modified
         if owner.etags:
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
             headers["ETag"] = etag

@@ -402,6 +402,17 @@ def test_a_304_reuses_the_cached_page(server: AutoindexServer) -> None:
     assert len(cache) == 5
 
 
+def test_last_modified_alone_is_not_trusted(server: AutoindexServer) -> None:
+    # A listing's Last-Modified is the folder's mtime, which a growing file does not change.
+    server.last_modified = http_date(MTIME)
+    cache: PageCache = {}
+    run(server, cache=cache)
+    server.requests.clear()
+    run(server, cache=cache)
+    assert cache == {}
+    assert server.requests and all("if-modified-since" not in r.headers for r in server.requests)
+
+
 def test_no_validators_no_cache(server: AutoindexServer) -> None:
     cache: PageCache = {}
     run(server, cache=cache)

@@ -33,10 +33,11 @@ of scope, ``max_depth`` (``"deeper than max_depth (N)"``), the poll's deadline (
 listed in time) and ``max_entries`` (``""``, the root, like the local source). When the root
 itself fails the crawl raises :class:`~monitor.errors.RootUnavailable` with the reason.
 
-Conditional requests: a page that came with an ``ETag`` or ``Last-Modified`` is kept in the
-``cache`` mapping handed in (folder URL → :class:`CachedPage`); the next crawl with that
-mapping sends ``If-None-Match`` / ``If-Modified-Since`` and a 304 reuses the kept items. After a
-crawl the mapping holds exactly the pages of that crawl that had validators.
+Conditional requests: a page that came with an ``ETag`` is kept in the ``cache`` mapping
+handed in (folder URL → :class:`CachedPage`); the next crawl with that mapping sends
+``If-None-Match`` and a 304 reuses the kept items. ``Last-Modified`` is not used: for a listing
+it is the folder's mtime, which a growing file does not change. After a crawl the mapping
+holds exactly the pages of that crawl that had an ETag.
 
 Modules, one job each: :mod:`~monitor.crawl.walk` (the queue, the workers, redirects, pages to
 entries), :mod:`~monitor.crawl.fetch` (the client, requests and their retries),

@@ -63,13 +63,8 @@ def open_client(
 
 
 def conditional_headers(cached: CachedPage | None) -> dict[str, str]:
-    """``If-None-Match`` / ``If-Modified-Since`` from the validators of a kept page."""
-    headers = {}
-    if cached is not None and cached.etag:
-        headers["If-None-Match"] = cached.etag
-    if cached is not None and cached.last_modified:
-        headers["If-Modified-Since"] = cached.last_modified
-    return headers
+    """``If-None-Match`` from the ETag of a kept page (see :class:`CachedPage`)."""
+    return {"If-None-Match": cached.etag} if cached is not None else {}
 
 
 class Fetcher:

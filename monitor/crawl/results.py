@@ -11,10 +11,13 @@ from monitor.sources.listings import Page
 
 @dataclass(frozen=True, slots=True)
 class CachedPage:
-    """A listed page and the validators it came with."""
+    """A listed page and the ETag it came with.
 
-    etag: str | None
-    last_modified: str | None
+    Only an ETag is trusted: servers derive a listing's ``Last-Modified`` from the folder's
+    mtime, which does not change when a file in it grows, so a 304 on that would hide it.
+    """
+
+    etag: str
     page: Page
 
 

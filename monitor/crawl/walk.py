@@ -192,9 +192,9 @@ class Walk:
             page = self.parse(response.body, url, response.headers)
         except NotAListing as exc:
             raise FolderFailed(path, f"not a directory listing: {_detail(exc, url)}") from exc
-        etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
-        if etag or modified:
-            self.new_cache[url] = CachedPage(etag, modified, page)
+        etag = response.headers.get("etag")
+        if etag:
+            self.new_cache[url] = CachedPage(etag, page)
         return page
 
 

@@ -25,7 +25,7 @@ server's certificate, https only), ``requests`` (sent, an auth challenge's inclu
 formats seen, comma-separated).
 
 Conditional requests: each target keeps, for the life of the process, the pages that came with
-an ``ETag`` or ``Last-Modified`` (see :mod:`monitor.crawl`); only those pages are kept, so a
+an ``ETag`` (see :mod:`monitor.crawl`); only those pages are kept, so a
 server that sends no validators (nginx's autoindex) costs no memory. A cache may also be
 handed in, to share or drop it.
 """
@@ -56,7 +56,7 @@ from monitor.sources.listings import ACCEPT, Page, PageInput, parse_listing
 from monitor.sources.local import Rules
 
 #: (target name, root URL) → the pages kept for conditional requests, for the process's life.
-_PAGE_CACHES: dict[tuple[str, str], dict[str, CachedPage]] = {}
+_PAGE_CACHES: dict[tuple[str, str], dict[str, CachedPage]] = {}  # (name, its config) -> pages
 
 
 def crawl_limits(target: HttpTarget) -> CrawlLimits:
@@ -131,7 +131,9 @@ class HttpSource:
         self.target = target
         self.timing = timing or Timing()
         self.cache = (
-            _PAGE_CACHES.setdefault((target.name, target.url), {}) if cache is None else cache
+            _PAGE_CACHES.setdefault((target.name, target.model_dump_json()), {})
+            if cache is None
+            else cache
         )
         self.rules = Rules.from_target(target)
         self.parse = page_parser(ZoneInfo(target.listing_timezone))
