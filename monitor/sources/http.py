@@ -168,9 +168,9 @@ class HttpSource:
         )
         stats = result.stats
         folders = sum(1 for entry in result.entries if entry.type == "dir")
-        where = "; ".join(
-            x for x in (",".join(sorted(stats.formats)) + " format", stats.server, stats.ip) if x
-        )
+        tls = f"tls sha256 {stats.tls_sha256}" if stats.tls_sha256 else None
+        facts = (",".join(sorted(stats.formats)) + " format", stats.server, stats.ip, tls)
+        where = "; ".join(x for x in facts if x)
         return (
             f"http listing {self.target.url}: {len(result.entries)} entries at the top level "
             f"({folders} folder{'' if folders == 1 else 's'}; {where})"

@@ -307,6 +307,8 @@ def test_https_with_a_ca_bundle_records_the_certificate_fingerprint(
     der = ssl.PEM_cert_to_DER_cert(cert.read_text())
     info = json.loads(snapshot(store, result).info)
     assert info["tls_sha256"] == hashlib.sha256(der).hexdigest()
+    described = asyncio.run(HttpSource(http_target(server.url, ca_bundle=cert)).probe())
+    assert f"tls sha256 {info['tls_sha256']}" in described
 
 
 def test_an_untrusted_certificate_fails_at_once(
