@@ -8,7 +8,6 @@ added files pair up as moves. It reads and writes nothing itself.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -59,7 +58,7 @@ def compare(current: dict[str, StoredVersion], listing: Listing) -> PollChanges:
             changes.added.append(entry)
         elif not same_state(old, entry):
             changes.modified.append((old, entry))
-    failed = [f.path for f in listing.failed_folders]
+    failed = {f.path for f in listing.failed_folders}
     for path, old in current.items():
         if path in seen:
             continue
@@ -71,8 +70,16 @@ def compare(current: dict[str, StoredVersion], listing: Listing) -> PollChanges:
     return changes
 
 
-def _under_any(path: str, folders: Sequence[str]) -> bool:
-    return any(f == "" or path == f or path.startswith(f + "/") for f in folders)
+def _under_any(path: str, folders: set[str]) -> bool:
+    """True when ``path`` is one of ``folders`` or lies under one ("" is the root)."""
+    if "" in folders or path in folders:
+        return True
+    end = path.find("/")
+    while end != -1:
+        if path[:end] in folders:
+            return True
+        end = path.find("/", end + 1)
+    return False
 
 
 def pair_moves(removed: list[A], added: list[B]) -> tuple[list[tuple[A, B]], list[A], list[B]]:

@@ -343,3 +343,17 @@ def test_an_older_listing_recorded_late_is_not_applied(
     assert late.status == "failed" and late.error is not None and "older" in late.error
     with store.read() as conn:
         assert set(q.current_versions(conn, 1)) == {"a"}
+
+
+def test_only_paths_under_a_failed_folder_are_carried() -> None:
+    from monitor.diff import compare
+    from monitor.store.queries import StoredVersion
+
+    def v(i: int, path: str) -> StoredVersion:
+        return StoredVersion(i, path, "file", 1, 1, None, None, 1, None)
+
+    current = {p: v(i, p) for i, p in enumerate(["b/1", "b/c/2", "ba/3", "x/b/4", "b"])}
+    listing = Listing([], failed_folders=[FolderFailure("b", "denied")])
+    changes = compare(current, listing)
+    assert sorted(r.path for r in changes.removed) == ["b", "ba/3", "x/b/4"]
+    assert changes.carried == 2

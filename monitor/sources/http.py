@@ -55,8 +55,17 @@ from monitor.sources.base import Listing, ProgressCallback
 from monitor.sources.listings import ACCEPT, Page, PageInput, parse_listing
 from monitor.sources.local import Rules
 
-#: (target name, root URL) → the pages kept for conditional requests, for the process's life.
-_PAGE_CACHES: dict[tuple[str, str], dict[str, CachedPage]] = {}  # (name, its config) -> pages
+#: Target name → (its config as JSON, the pages kept for conditional requests). A changed
+#: config (headers, URL, auth) starts a new cache and drops the old one.
+_PAGE_CACHES: dict[str, tuple[str, dict[str, CachedPage]]] = {}
+
+
+def _page_cache(target: HttpTarget) -> dict[str, CachedPage]:
+    config = target.model_dump_json()
+    kept = _PAGE_CACHES.get(target.name)
+    if kept is None or kept[0] != config:
+        kept = _PAGE_CACHES[target.name] = (config, {})
+    return kept[1]
 
 
 def crawl_limits(target: HttpTarget) -> CrawlLimits:
@@ -130,11 +139,7 @@ class HttpSource:
     ) -> None:
         self.target = target
         self.timing = timing or Timing()
-        self.cache = (
-            _PAGE_CACHES.setdefault((target.name, target.model_dump_json()), {})
-            if cache is None
-            else cache
-        )
+        self.cache = _page_cache(target) if cache is None else cache
         self.rules = Rules.from_target(target)
         self.parse = page_parser(ZoneInfo(target.listing_timezone))
 
