@@ -355,5 +355,5 @@ def test_only_paths_under_a_failed_folder_are_carried() -> None:
     current = {p: v(i, p) for i, p in enumerate(["b/1", "b/c/2", "ba/3", "x/b/4", "b"])}
     listing = Listing([], failed_folders=[FolderFailure("b", "denied")])
     changes = compare(current, listing)
-    assert sorted(r.path for r in changes.removed) == ["b", "ba/3", "x/b/4"]
-    assert changes.carried == 2
+    assert sorted(r.path for r in changes.removed) == ["ba/3", "x/b/4"]
+    assert changes.carried == 3  # b itself, b/1 and b/c/2
