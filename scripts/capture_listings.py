@@ -20,6 +20,12 @@ Run it as root (Apache and lighttpd drop to www-data, so the tree is made world-
 
     python scripts/capture_listings.py            # rewrites tests/fixtures/listings/
     python scripts/capture_listings.py --keep     # keeps the temporary tree and server logs
+    python scripts/capture_listings.py --only apache-suppressed   # adds one new format
+
+``--only`` captures just the formats named (a new variant in ``tests/live_servers.py``) into
+folders that do not exist yet, and touches nothing else: the other formats' pages,
+``tree.json`` (checked against the tree served instead), ``capture.json`` and ``errors/``
+stay as they were, so adding a format does not rewrite every fixture.
 """
 
 from __future__ import annotations
@@ -130,12 +136,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path, default=FIXTURES)
     parser.add_argument("--keep", action="store_true", help="keep the temporary tree and logs")
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        help="capture only these formats (comma-separated), into new folders; nothing else",
+    )
     args = parser.parse_args()
     with scratch("listings-", keep=args.keep) as base:
         if args.keep:
             print(f"keeping {base}")
         try:
-            capture(base, args.out)
+            if args.only:
+                capture_only(base, args.out, args.only)
+            else:
+                capture(base, args.out)
         except ServerError as exc:
             raise SystemExit(str(exc)) from exc
 
@@ -164,6 +178,35 @@ def capture(base: Path, out: Path) -> None:
                 capture_errors(client, server.variants[0], out)
             print(f"captured {server.name}: {', '.join(v.format for v in server.variants)}")
     (out / "capture.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+
+
+def capture_only(base: Path, out: Path, formats: set[str]) -> None:
+    """Capture only ``formats``, each into a folder of ``out`` that does not exist yet; check
+    that the tree served is the one ``tree.json`` records, and write nothing else."""
+    root, work = base / "tree", base / "work"
+    root.mkdir()
+    work.mkdir()
+    truth = make_tree(root)
+    if json.loads((out / "tree.json").read_text()) != truth:
+        raise SystemExit(f"{out / 'tree.json'} is not the tree of tests/live_servers.py")
+    servers = [make(root, work) for make in SERVERS]
+    known = {v.format for server in servers for v in server.variants}
+    if unknown := formats - known:
+        raise SystemExit(f"no server renders {', '.join(sorted(unknown))}")
+    if existing := sorted(fmt for fmt in formats if (out / fmt).exists()):
+        raise SystemExit(f"already captured: {', '.join(existing)} (a full capture rewrites)")
+    folders = folders_of(truth)
+    with httpx.Client(trust_env=False, timeout=30, follow_redirects=False) as client:
+        for make, server in zip(SERVERS, servers, strict=True):
+            if not formats & {v.format for v in server.variants}:
+                continue
+            if reason := missing(server):
+                raise SystemExit(f"cannot capture: {reason}")
+            with serving(make, root, work) as running:
+                for variant in running.variants:
+                    if variant.format in formats:
+                        header = capture_variant(client, variant, folders, out)
+                        print(f"captured {variant.format} ({header}, zone {variant.zone})")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ to end into a database), so both see the same tree and the same server settings.
 
 - :func:`make_tree` builds the hostile tree (names that break naive URL and HTML handling,
   sizes on the servers' rounding edges, a sparse 2 GiB file, times across summer time) and
-  returns the truth about it, as ``tree.json`` records it.
+  returns the truth about it, as ``tree.json`` records it. :func:`make_decoy_tree` builds the
+  decoy tree: names that imitate other servers' listing markup, and Apache ``HeaderName`` and
+  ``ReadmeName`` files that imitate Apache's listing (the live crawl tests only).
 - One factory per server program (:data:`SERVERS`) writes its configuration into a work folder
   and returns a :class:`Server`: the command, and the listing formats (:class:`Variant`) it
-  renders on which free ports. nginx renders five formats, Apache four, Caddy two (HTML, and
+  renders on which free ports. nginx renders five formats, Apache five, Caddy two (HTML, and
   JSON when asked with ``Accept: application/json``), the others one.
 - :func:`serving` starts one, waits until each of its ports answers (a poll with a deadline,
   never a fixed sleep), and stops it on the way out, whatever happens; a port taken between
@@ -108,16 +110,25 @@ FOLDERS: list[tuple[str, int]] = [
 ]
 
 
-def make_tree(root: Path) -> list[dict[str, Any]]:
-    """Create the hostile tree under ``root``; return the truth about it, sorted by path."""
-    for folder, _ in FOLDERS:
+def make_tree(
+    root: Path,
+    files: list[tuple[str, int, int]] = FILES,
+    folders: list[tuple[str, int]] = FOLDERS,
+    contents: dict[str, bytes] | None = None,
+) -> list[dict[str, Any]]:
+    """Create a tree under ``root`` (the hostile tree unless told otherwise; a file in
+    ``contents`` holds those bytes, the others zeros); return the truth about it, by path."""
+    for folder, _ in folders:
         (root / folder).mkdir(parents=True, exist_ok=True)
-    for path, size, mtime_ns in FILES:
+    for path, size, mtime_ns in files:
         target = root / path
         with open(target, "wb") as stream:
-            stream.truncate(size)  # sparse: the 2 GiB file takes no disk space
+            if contents and path in contents:
+                stream.write(contents[path])
+            else:
+                stream.truncate(size)  # sparse: the 2 GiB file takes no disk space
         os.utime(target, ns=(mtime_ns, mtime_ns))
-    for folder, mtime_ns in FOLDERS:  # deepest first, so children do not touch them again
+    for folder, mtime_ns in folders:  # deepest first, so children do not touch them again
         os.utime(root / folder, ns=(mtime_ns, mtime_ns))
     truth = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -135,6 +146,67 @@ def make_tree(root: Path) -> list[dict[str, Any]]:
                 }
             )
     return sorted(truth, key=lambda entry: entry["path"])
+
+
+# --- the decoy tree ------------------------------------------------------------------------
+
+#: A folder whose listing heading reads like IIS's (``host - /path/``) on other servers.
+DECOY_FOLDER = "x - "
+#: Names that imitate the markup other servers' listings are recognised by.
+DECOY_NAMES = [
+    "<dir>",  # IIS's size column of a folder
+    "[To Parent Directory]",  # IIS's parent link
+    "<br>",  # IIS's line end
+    "Parent Directory",  # Apache's parent row
+    "?C=N;O=D",  # Apache's sort link
+    "Name                    Last modified      Size  Description",  # Apache's header line
+    "2026-11-13 09:15  1.2K  ",  # Apache's line after a name
+    "Index of x",  # nginx's and Apache's title
+    "13-Nov-2026 09:15                1234",  # nginx's line after a name
+    "..>",  # nginx's and Apache's cut names
+    "caddyserver.com",  # Caddy's footer
+    "changeSize <size>",  # rclone's script
+    "WsgiDAV",  # wsgidav's generator
+    'summary="Directory Listing"',  # lighttpd's table
+    "Directory listing for x",  # Python's http.server
+]
+#: What ``HEADER.html`` and ``README.html`` hold in the decorated folder: a table with a
+#: Name column, a <pre> and a list, each in the shape of one of Apache's layouts, linking to
+#: names that are not in the folder.
+APACHE_HEADER = b"""<h2>Release notes</h2>
+<table><tr><th>Name</th><th>Last modified</th><th>Size</th></tr>
+<tr><td><a href="notes.txt">notes.txt</a></td><td>2026-01-01 00:00</td><td>1.0K</td></tr></table>
+<pre>
+<a href="changelog.txt">changelog.txt</a>   2026-01-01 00:00  12K  the full log
+</pre>
+<ul><li><a href="mirror/"> mirror/</a></li></ul>
+"""
+APACHE_README = b"""<pre>Name                    Last modified      Size
+<a href="readme-link.txt">readme-link.txt</a>         2026-01-01 00:00  1.0K
+</pre>
+"""
+DECOY_FILES: list[tuple[str, int, int]] = [
+    *(
+        (f"{DECOY_FOLDER}/{name}", 100 + index, at("2026-11-13 09:15:00"))
+        for index, name in enumerate(DECOY_NAMES)
+    ),
+    (f"{DECOY_FOLDER}/b.txt", 1234, at("2026-11-13 09:16:00")),
+    ("decorated/HEADER.html", len(APACHE_HEADER), at("2026-11-14 10:00:00")),
+    ("decorated/README.html", len(APACHE_README), at("2026-11-14 10:01:00")),
+    *((f"decorated/data{n}.csv", n, at(f"2026-11-14 10:0{n}:00")) for n in (2, 3, 4)),
+    ("decorated/sub/in.txt", 5, at("2026-11-14 11:00:00")),
+]
+DECOY_FOLDERS: list[tuple[str, int]] = [
+    (DECOY_FOLDER, at("2026-11-13 10:00:00")),
+    ("decorated/sub", at("2026-11-14 11:00:00")),
+    ("decorated", at("2026-11-14 12:00:00")),
+]
+
+
+def make_decoy_tree(root: Path) -> list[dict[str, Any]]:
+    """Create the decoy tree under ``root``; return the truth about it, sorted by path."""
+    contents = {"decorated/HEADER.html": APACHE_HEADER, "decorated/README.html": APACHE_README}
+    return make_tree(root, DECOY_FILES, DECOY_FOLDERS, contents)
 
 
 def folders_of(truth: list[dict[str, Any]]) -> list[str]:
@@ -267,16 +339,21 @@ AddIcon /icons/folder.gif ^^DIRECTORY^^
 AddIcon /icons/blank.gif ^^BLANKICON^^
 DefaultIcon /icons/unknown.gif
 AddDescription "The plain file, described" plain.txt
+HeaderName HEADER.html
+ReadmeName README.html
 """
 
 
 def apache_server(root: Path, work: Path) -> Server:
-    """Apache mod_autoindex: no IndexOptions, FancyIndexing, HTMLTable, and Debian's default."""
+    """Apache mod_autoindex: no IndexOptions, FancyIndexing, HTMLTable, Debian's default, and
+    FancyIndexing without its markers (rules, sort links, icons). A folder's HEADER.html and
+    README.html go above and below its listing (the hostile tree has none)."""
     variants = [
         Variant("apache-plain", free_port(), zone=SERVER_ZONE),
         Variant("apache-fancy", free_port(), zone=SERVER_ZONE),
         Variant("apache-table", free_port(), zone=SERVER_ZONE),
         Variant("apache-debian", free_port(), zone=SERVER_ZONE),
+        Variant("apache-suppressed", free_port(), zone=SERVER_ZONE),
     ]
     options = [
         "",
@@ -284,6 +361,7 @@ def apache_server(root: Path, work: Path) -> Server:
         "IndexOptions FancyIndexing HTMLTable",
         "IndexOptions FancyIndexing VersionSort HTMLTable NameWidth=* DescriptionWidth=* "
         "Charset=UTF-8\n  IndexIgnore .??* *~ *# RCS CVS *,v *,t",
+        "IndexOptions FancyIndexing SuppressRules SuppressColumnSorting SuppressIcon",
     ]
     modules = "\n".join(
         f"LoadModule {name}_module /usr/lib/apache2/modules/mod_{name}.so"

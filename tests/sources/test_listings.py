@@ -9,13 +9,14 @@ at the precision the page shows. The fixtures are made by ``scripts/capture_list
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,13 +28,14 @@ from monitor.sources.listings import (
     Page,
     PageInput,
     apache,
+    generic,
     iis,
     lighttpd,
     nginx,
     parse_listing,
 )
 from monitor.sources.listings.common import decode, parse_http_date, parse_size, parse_timestamp
-from monitor.sources.listings.links import child_name
+from monitor.sources.listings.links import MAX_NAME_BYTES, child_name
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "listings"
 TRUTH: list[dict[str, Any]] = json.loads((FIXTURES / "tree.json").read_text())
@@ -108,6 +110,8 @@ FORMATS: dict[str, Shows] = {
     "apache-fancy": Shows("apache", apache_rounding, MINUTE, "local"),
     "apache-table": Shows("apache", apache_rounding, MINUTE, "local"),
     "apache-debian": Shows("apache", apache_rounding, MINUTE, "local", hides=dotfile),
+    # no rules, sort links or icons: the plain header line "Name  Last modified  Size"
+    "apache-suppressed": Shows("apache", apache_rounding, MINUTE, "local"),
     "lighttpd": Shows("lighttpd", lighttpd_rounding, SECOND, "local", hides=dotfile),
     "caddy-html": Shows("caddy", "exact", SECOND),
     "caddy-json": Shows("caddy-json", "exact", 1),
@@ -264,9 +268,17 @@ def test_only_its_own_parser_claims_a_page(captured: Captured) -> None:
     assert len(claims) == 1, claims
 
 
-def test_an_empty_json_array_is_an_empty_folder() -> None:
-    page = parse_listing(PageInput(b"[]", "http://127.0.0.1/x/", "application/json"))
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
+def test_an_empty_json_array_is_an_empty_folder(content_type: str) -> None:
+    page = parse_listing(PageInput(b"[\n]", "http://127.0.0.1/x/", content_type))
     assert (page.format, page.items) == ("json", [])
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "text/plain", None])
+def test_an_empty_array_not_sent_as_json_is_not_a_listing(content_type: str | None) -> None:
+    """An app's "[]" (no results, session expired) served as a page never empties a folder."""
+    with pytest.raises(NotAListing):
+        parse_listing(PageInput(b"[]", "http://127.0.0.1/x/", content_type))
 
 
 # --- pages that are not listings -----------------------------------------------------------
@@ -293,12 +305,62 @@ def test_a_real_404_page_is_not_a_listing(body: Path) -> None:
         b"<html><head><title>500 Internal Server Error</title></head><body><h1>Oops</h1>"
         b'<p>Try later.</p><a href="https://status.example.com/">status</a></body></html>',
         b"<html><body><p>Service temporarily unavailable</p></body></html>",
+        # the review's: each links to a child of the page's URL
+        b"<html><head><title>Sign in</title></head><body><p>Your session expired.</p>"
+        b'<a href="login">Sign in with SSO</a> <a href="help.html">Help</a></body></html>',
+        b"<html><head><title>Just a moment...</title></head><body>"
+        b'<a href="challenge/">continue</a></body></html>',
+        b'<html><title>Maintenance</title><body>Back soon. <a href="status.html">status</a>'
+        b"</body></html>",
+        b"<html><title>Error</title><body><h1>Index of nothing: 500 Internal error</h1>"
+        b"</body></html>",
+        b"<html><head><title>Search</title></head><body><form action=q><input name=q></form>"
+        + b"".join(b'<a href="r%d.html">result</a>' % n for n in range(8))
+        + b"</body></html>",
     ],
-    ids=["login-200", "error-200", "blank-200"],
+    ids=[
+        "login-200",
+        "error-200",
+        "blank-200",
+        "sso",
+        "waf",
+        "maintenance",
+        "index-of-error",
+        "form",
+    ],
 )
 def test_error_and_login_pages_served_with_200_are_not_listings(body: bytes) -> None:
     with pytest.raises(NotAListing):
         parse_listing(PageInput(body, "http://127.0.0.1/drop/", "text/html; charset=utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        (b"<html><head><title>Index of /drop/</title></head><body></body></html>", []),
+        (
+            b"<html><head><title>Files</title></head><body><table>"
+            b'<tr><td><a href="../">Parent Directory</a></td></tr>'
+            b'<tr><td><a href="a.txt">a.txt</a></td></tr></table></body></html>',
+            ["a.txt"],
+        ),
+        (
+            b"<html><body><h2>Directory listing: /drop/</h2>"
+            b'<a href="a.txt">a</a><a href="b/">b</a></body></html>',
+            ["a.txt", "b"],
+        ),
+        (
+            b"<html><head><title>Downloads</title></head><body>"
+            + b"".join(b'<a href="f%d.bin">f</a><br>' % n for n in range(generic.MIN_LINKS))
+            + b"</body></html>",
+            [f"f{n}.bin" for n in range(generic.MIN_LINKS)],
+        ),
+    ],
+    ids=["index-title-empty", "parent-link", "listing-heading", "many-links"],
+)
+def test_an_unknown_server_s_index_is_a_generic_listing(body: bytes, names: list[str]) -> None:
+    page = parse_listing(PageInput(body, DROP, "text/html"))
+    assert (page.format, names_of(page)) == ("generic", names)
 
 
 def test_json_that_is_not_a_listing_is_refused() -> None:
@@ -311,6 +373,227 @@ def test_xml_with_entities_is_refused() -> None:
     body = b'<?xml version="1.0"?><!DOCTYPE list [<!ENTITY a "b">]><list><file>&a;</file></list>'
     with pytest.raises(NotAListing):
         parse_listing(PageInput(body, "http://127.0.0.1/d/", "text/xml"))
+
+
+# --- parts of a page that imitate a listing ------------------------------------------------
+# Apache's markup below is what Apache 2.4 writes (captured in tests/fixtures/listings and,
+# with HeaderName/ReadmeName, from the servers of tests/live_servers.py).
+
+APACHE_HEAD = (
+    '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" "http://www.w3.org/TR/html4/strict.dtd">'
+    "\n<html>\n <head>\n  <title>Index of /drop</title>\n </head>\n <body>\n"
+)
+APACHE_FANCY = (
+    '<pre><img src="/icons/blank.gif" alt="Icon "> <a href="?C=N;O=D">Name</a>'
+    '                    <a href="?C=M;O=A">Last modified</a>      <a href="?C=S;O=A">Size</a>'
+    '  <a href="?C=D;O=A">Description</a><hr><img src="/icons/back.gif" alt="[PARENTDIR]">'
+    ' <a href="/">Parent Directory</a>                             -   \n'
+    '<img src="/icons/text.gif" alt="[TXT]"> <a href="data1.csv">data1.csv</a>'
+    "               2026-11-24 22:26  1.2K  \n"
+    '<img src="/icons/folder.gif" alt="[DIR]"> <a href="sub/">sub/</a>'
+    "                    2026-11-24 22:26    -   \n<hr></pre>\n"
+)
+APACHE_TABLE = (
+    '  <table>\n   <tr><th valign="top"><img src="/icons/blank.gif" alt="[ICO]"></th>'
+    '<th><a href="?C=N;O=D">Name</a></th><th><a href="?C=M;O=A">Last modified</a></th>'
+    '<th><a href="?C=S;O=A">Size</a></th><th><a href="?C=D;O=A">Description</a></th></tr>\n'
+    '   <tr><th colspan="5"><hr></th></tr>\n'
+    '<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td>'
+    '<td><a href="/">Parent Directory</a>       </td><td>&nbsp;</td><td align="right">  - </td>'
+    "<td>&nbsp;</td></tr>\n"
+    '<tr><td valign="top"><img src="/icons/text.gif" alt="[TXT]"></td>'
+    '<td><a href="data1.csv">data1.csv</a>              </td><td align="right">2026-11-24 22:26'
+    '  </td><td align="right">1.2K</td><td>&nbsp;</td></tr>\n'
+    '<tr><td valign="top"><img src="/icons/folder.gif" alt="[DIR]"></td><td><a href="sub/">sub/'
+    '</a>                   </td><td align="right">2026-11-24 22:26  </td><td align="right">  - '
+    "</td><td>&nbsp;</td></tr>\n"
+    '   <tr><th colspan="5"><hr></th></tr>\n</table>\n'
+)
+APACHE_PLAIN = (
+    '<ul><li><a href="/"> Parent Directory</a></li>\n<li><a href="data1.csv"> data1.csv</a></li>\n'
+    '<li><a href="sub/"> sub/</a></li>\n</ul>\n'
+)
+#: IndexOptions FancyIndexing SuppressRules SuppressColumnSorting SuppressIcon
+APACHE_SUPPRESSED = (
+    "<pre>Name                    Last modified      Size  Description\n"
+    '<a href="/">Parent Directory</a>                             -   \n'
+    '<a href="data1.csv">data1.csv</a>               2026-11-24 22:26  1.2K  \n'
+    '<a href="sub/">sub/</a>                    2026-11-24 22:26    -   \n</pre>\n'
+)
+#: A HeaderName file with a table with a Name column, a <pre> and an Apache-like list.
+IMITATING_HEADER = (
+    "<h2>Release notes</h2>\n<table><tr><th>Name</th><th>Last modified</th><th>Size</th></tr>\n"
+    '<tr><td><a href="notes.txt">notes.txt</a></td><td>2026-01-01 00:00</td><td>1.0K</td></tr>'
+    '</table>\n<pre>\n<a href="changelog.txt">changelog.txt</a>   See the full log.\n</pre>\n'
+    '<ul><li><a href="mirror/"> mirror/</a></li></ul>\n'
+)
+#: A plain-text HeaderName file, which Apache wraps in a <pre> of its own.
+TEXT_HEADER = "<pre>\nName                    Last modified      Size\nsee below\n</pre>\n"
+IMITATING_README = (
+    "<pre>Name                    Last modified      Size\n"
+    '<a href="readme-link.txt">readme-link.txt</a>         2026-01-01 00:00  1.0K\n</pre>\n'
+)
+APACHE_LAYOUTS = {
+    "fancy": APACHE_FANCY,
+    "table": APACHE_TABLE,
+    "plain": APACHE_PLAIN,
+    "suppressed": APACHE_SUPPRESSED,
+}
+
+
+def apache_page(listing: str, header: str = "", readme: str = "", head: str = APACHE_HEAD) -> bytes:
+    heading = header or "<h1>Index of /drop</h1>\n"  # Apache writes a header file instead
+    return (head + heading + listing + readme + "</body></html>\n").encode()
+
+
+@pytest.mark.parametrize("layout", list(APACHE_LAYOUTS))
+@pytest.mark.parametrize(
+    ("header", "readme"),
+    [("", ""), (IMITATING_HEADER, IMITATING_README), (TEXT_HEADER, "")],
+    ids=["bare", "imitating-header-readme", "text-header"],
+)
+def test_apache_header_and_readme_files_are_not_the_listing(
+    layout: str, header: str, readme: str
+) -> None:
+    page = parse_listing(PageInput(apache_page(APACHE_LAYOUTS[layout], header, readme), DROP))
+    assert (page.format, names_of(page)) == ("apache", ["data1.csv", "sub"])
+    if layout != "plain":
+        assert page.items[0].size == 1229 and page.items[0].mtime_ns is not None
+
+
+@pytest.mark.parametrize("layout", ["fancy", "table"])
+def test_two_parts_with_apache_s_markers_are_refused_not_guessed(layout: str) -> None:
+    """A header file that copies a whole Apache listing: which one is real cannot be told."""
+    forged = APACHE_LAYOUTS[layout].replace("data1.csv", "forged.csv")
+    body = apache_page(APACHE_LAYOUTS[layout], header=forged)
+    with pytest.raises(NotAListing, match="look like Apache's listing"):
+        parse_listing(PageInput(body, DROP, "text/html"))
+
+
+def test_an_imitation_beside_a_listing_without_markers_is_refused() -> None:
+    """The top folder (no Parent Directory) of a server that suppresses rules and sort links:
+    the header's table and the listing have the same rank, and the page is refused."""
+    top = APACHE_SUPPRESSED.replace('<a href="/">Parent Directory</a>' + " " * 29 + "-   \n", "")
+    assert "Parent" not in top
+    page = PageInput(apache_page(top, header=IMITATING_HEADER), DROP, "text/html")
+    with pytest.raises(NotAListing):
+        parse_listing(page)
+    alone = parse_listing(PageInput(apache_page(top), DROP, "text/html"))
+    assert (alone.format, names_of(alone)) == ("apache", ["data1.csv", "sub"])
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        # IconsAreLinks: the icon is a link of its own before the name's
+        APACHE_FANCY.replace(
+            '<img src="/icons/text.gif" alt="[TXT]">',
+            '<a href="data1.csv"><img src="/icons/text.gif" alt="[TXT]"></a>',
+        ),
+        # XHTML
+        re.sub(r"(<img [^>]*)>", r"\1 />", APACHE_FANCY.replace("<hr>", "<hr />")),
+        # SuppressLastModified SuppressDescription
+        APACHE_FANCY.replace('<a href="?C=M;O=A">Last modified</a>', "")
+        .replace('<a href="?C=D;O=A">Description</a>', "")
+        .replace("2026-11-24 22:26", ""),
+        # a server without icons: the icon column of the table is blank
+        re.sub(r"<img [^>]*>", "&nbsp;", APACHE_TABLE),
+    ],
+    ids=["icons-are-links", "xhtml", "no-date", "table-without-icons"],
+)
+def test_apache_options_keep_sizes(listing: str) -> None:
+    page = parse_listing(PageInput(apache_page(listing), DROP, "text/html"))
+    assert page.format == "apache"
+    assert [(item.name, item.size) for item in page.items] == [("data1.csv", 1229), ("sub", None)]
+
+
+def test_apache_markers_tell_the_listing_when_a_header_file_sets_the_title() -> None:
+    """SuppressHTMLPreamble: the header file writes <html>, <title> and all."""
+    own = "<html><head><title>My files</title></head><body><h1>Welcome</h1>\n"
+    page = parse_listing(PageInput(apache_page(APACHE_FANCY, head=own), DROP, "text/html"))
+    assert (page.format, names_of(page)) == ("apache", ["data1.csv", "sub"])
+
+
+def test_a_listing_cut_before_its_closing_rule_is_not_apache_s() -> None:
+    cut = APACHE_FANCY.removesuffix("<hr></pre>\n") + "</pre>\n"
+    assert apache.parse(PageInput(apache_page(cut), DROP, "text/html")) is None
+
+
+def nginx_listing(url_path: str, lines: list[tuple[str, str, str]], before: str = "") -> bytes:
+    """nginx 1.22's autoindex page: (href, text, size) per line, all at one time."""
+    rows = "".join(
+        f'<a href="{href}">{text}</a>{" " * (51 - len(text))}24-Nov-2026 21:28{size:>20}\r\n'
+        for href, text, size in lines
+    )
+    return (
+        f"<html>\r\n<head><title>Index of {url_path}</title></head>\r\n<body>\r\n{before}"
+        f'<h1>Index of {url_path}</h1><hr><pre><a href="../">../</a>\r\n{rows}</pre><hr></body>'
+        "\r\n</html>\r\n"
+    ).encode()
+
+
+def test_names_that_imitate_iis_do_not_switch_the_parser() -> None:
+    """On nginx, the folder "x - " (heading "Index of /x - /", like IIS's "host - /x/") holding
+    a file "<dir>" (IIS's folder size) read as IIS, each size one line off."""
+    body = nginx_listing("/x - /", [("%3Cdir%3E", "&lt;dir&gt;", "4"), ("b.txt", "b.txt", "1234")])
+    page = PageInput(body, "http://127.0.0.1/x%20-%20/", "text/html")
+    assert iis.parse(page) is None
+    parsed = parse_listing(page)
+    assert parsed.format == "nginx"
+    assert [(i.name, i.is_dir, i.size) for i in parsed.items] == [
+        ("<dir>", False, 4),
+        ("b.txt", False, 1234),
+    ]
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "<pre>Release notes</pre>",  # a <pre> of text before the listing
+        '<h1>Index of /x/</h1><hr><pre><a href="../">../</a>\r\n</pre>',  # a second listing
+    ],
+    ids=["pre-of-text", "second-listing"],
+)
+def test_nginx_s_listing_is_its_own_structure(before: str) -> None:
+    body = nginx_listing("/x/", [("a.txt", "a.txt", "7")], before)
+    page = PageInput(body, "http://127.0.0.1/x/", "text/html")
+    if "../" in before:
+        with pytest.raises(NotAListing):
+            nginx.parse_html(page)
+    else:
+        assert names_of(parse_listing(page)) == ["a.txt"]
+
+
+@pytest.mark.parametrize(
+    "pre",
+    [
+        '<pre>Notes:\n<a href="a.txt">a.txt</a>  13-Nov-2026 09:15   7\n</pre>',  # no ../ first
+        '<pre><a href="../">../</a>\n<a href="a.txt">a.txt</a> see the notes\n</pre>',  # no time
+        '<pre><a href="../">../</a>\n<a href="a.txt">a.txt</a>  13-Nov-2026 09:15   7\n'
+        "<b>x</b></pre>",  # other markup
+    ],
+    ids=["no-parent-link", "line-of-text", "other-markup"],
+)
+def test_a_pre_nginx_did_not_write_is_not_nginx_s(pre: str) -> None:
+    body = f"<html><head><title>Index of /x/</title></head><body><h1>Index of /x/</h1><hr>{pre}"
+    assert nginx.parse_html(PageInput(body.encode(), "http://127.0.0.1/x/", "text/html")) is None
+
+
+def test_a_name_of_more_than_4096_bytes_is_no_entry() -> None:
+    """The review's: a 2 MB name became an entry. No filesystem holds a name that long."""
+    longest, too_long = "n" * MAX_NAME_BYTES, "é" * (MAX_NAME_BYTES // 2 + 1)
+    assert MAX_NAME_BYTES == 4096 and len(too_long.encode()) == MAX_NAME_BYTES + 2
+    html = nginx_listing(
+        "/x/", [(quote(name), "name", "1") for name in (longest, too_long, "n" * 2_000_000)]
+    )
+    page = parse_listing(PageInput(html, "http://127.0.0.1/x/", "text/html"))
+    assert names_of(page) == [longest]
+    entries = [{"name": n, "type": "file"} for n in (longest, too_long)]
+    page = parse_listing(PageInput(json.dumps(entries).encode(), DROP, "application/json"))
+    assert names_of(page) == [longest]
+    caddy = [{"name": "x", "url": "./" + quote(n), "is_dir": False} for n in (longest, too_long)]
+    page = parse_listing(PageInput(json.dumps(caddy).encode(), DROP, "application/json"))
+    assert names_of(page) == [longest]
 
 
 # --- charsets ------------------------------------------------------------------------------

@@ -11,6 +11,10 @@ write no version: rounded sizes and times read the same way every time. A third,
 grew on disk, must report exactly that file modified (where the format shows sizes or times),
 so the second poll's silence is not a stale cache's.
 
+The same servers also serve the decoy tree (``tests/live_servers.py``): names that imitate
+other servers' listing markup, and Apache HeaderName/ReadmeName files that imitate Apache's
+own listing. Each format must still be recognised as itself and give back exactly that tree.
+
 Each server program is started once per test process, on free ports, and stopped at the end of
 the module whatever happens (and sent SIGTERM if the test process dies). A program that is not
 installed skips its formats with the package to install; when ``CI`` is set it fails them
@@ -46,6 +50,7 @@ from tests.live_servers import (
     apache_server,
     caddy_server,
     lighttpd_server,
+    make_decoy_tree,
     make_tree,
     missing,
     nginx_server,
@@ -74,6 +79,7 @@ RENDERED_BY: dict[str, tuple[ServerFactory, str]] = {
     "apache-fancy": (apache_server, "Apache/"),
     "apache-table": (apache_server, "Apache/"),
     "apache-debian": (apache_server, "Apache/"),
+    "apache-suppressed": (apache_server, "Apache/"),
     "lighttpd": (lighttpd_server, "lighttpd/"),
     "caddy-html": (caddy_server, "Caddy"),
     "caddy-json": (caddy_server, "Caddy"),
@@ -136,6 +142,16 @@ def live() -> Iterator[LiveServers]:
         yield LiveServers(root, work, make_tree(root), stack)
 
 
+@pytest.fixture(scope="module")
+def decoys() -> Iterator[LiveServers]:
+    """The servers again, over the decoy tree (started on first use, like :func:`live`)."""
+    with scratch("live-decoys-") as base, contextlib.ExitStack() as stack:
+        root, work = base / "tree", base / "work"
+        root.mkdir()
+        work.mkdir()
+        yield LiveServers(root, work, make_decoy_tree(root), stack)
+
+
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     """SQLite only: these tests are about the servers, not the database backends."""
@@ -146,6 +162,20 @@ def db_url(tmp_path: Path) -> str:
 def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+
+
+def live_target(fmt: str, variant: Variant) -> HttpTarget:
+    """The http target that crawls the server behind ``variant`` in format ``fmt``."""
+    return HttpTarget.model_validate(
+        {
+            "name": fmt,  # one page cache per format: Caddy renders two formats on one URL
+            "kind": "http",
+            "url": variant.url,
+            "rate": 1000,
+            "listing_timezone": variant.zone,
+            "headers": TARGET_HEADERS.get(fmt, {}),
+        }
+    )
 
 
 def poll(store: Store, target: HttpTarget, clock: Clock) -> PollResult:
@@ -228,16 +258,7 @@ def test_a_live_crawl_records_the_tree_then_no_change_then_a_real_one(
 ) -> None:
     variant = live.variant(fmt)
     shows, zone = FORMATS[fmt], ZoneInfo(variant.zone)
-    target = HttpTarget.model_validate(
-        {
-            "name": fmt,  # one page cache per format: Caddy renders two formats on one URL
-            "kind": "http",
-            "url": variant.url,
-            "rate": 1000,
-            "listing_timezone": variant.zone,
-            "headers": TARGET_HEADERS.get(fmt, {}),
-        }
-    )
+    target = live_target(fmt, variant)
     first = poll(store, target, clock)
     assert (first.status, first.error, first.failed_folders) == ("complete", None, [])
     versions = recorded(store, target)
@@ -260,6 +281,24 @@ def test_a_live_crawl_records_the_tree_then_no_change_then_a_real_one(
     shown = shows.sizes != "none" or shows.precision is not None
     counts = (third.added, third.removed, third.modified, third.moved)
     assert (third.status, counts) == ("complete", (0, 0, 1 if shown else 0, 0))
+
+
+@pytest.mark.parametrize("fmt", list(RENDERED_BY))
+def test_names_and_header_files_that_imitate_a_listing_change_nothing(
+    fmt: str, decoys: LiveServers, store: Store, clock: Clock, no_proxy: None
+) -> None:
+    """The review's cases on the real servers: on nginx, the folder "x - " holding "<dir>"
+    read as IIS with every size one line off; on Apache, a HEADER.html with a table with a
+    Name column (or a <pre>) was taken for the listing, and the folder's files were lost."""
+    variant = decoys.variant(fmt)
+    shows, zone = FORMATS[fmt], ZoneInfo(variant.zone)
+    target = live_target(fmt, variant)
+    result = poll(store, target, clock)
+    assert (result.status, result.error, result.failed_folders) == ("complete", None, [])
+    assert_inventory(recorded(store, target), decoys.truth, shows, zone)
+    with store.read() as conn:
+        info = json.loads(q.get_snapshot(conn, result.snapshot_id).info or "{}")
+    assert info["format"] == shows.format
 
 
 # --- the live servers themselves ---------------------------------------------------------------

@@ -15,7 +15,8 @@ format         server                               sizes                    tim
 =============  ===================================  =======================  ==================
 nginx-json     nginx ``autoindex_format json``      exact                    second, UTC
 caddy-json     Caddy browse, JSON (send `ACCEPT`)   exact                    nanosecond
-json           an empty JSON array (either)         -                        -
+json           an empty JSON array (either), sent   -                        -
+               as ``application/json``
 nginx-xml      nginx ``autoindex_format xml``       exact                    second, UTC
 wsgidav        wsgidav's directory browser          exact                    second, UTC
 caddy          Caddy browse, HTML                   exact                    second, UTC
@@ -27,8 +28,19 @@ iis            IIS directory browsing               exact                    min
 nginx          nginx autoindex HTML                 exact; rounded (K/M/G)   minute, UTC or
                                                     if exact_size off        zone (localtime)
 pyhttp         Python's http.server                 none                     none
-generic        anything else with child links       none                     none
+generic        anything else that looks like an     none                     none
+               index (see :mod:`.generic`)
 =============  ===================================  =======================  ==================
+
+Detection relies on structure that names cannot forge (they are escaped text inside links):
+nginx's ``<h1>Index of …</h1><hr><pre><a href="../">``, IIS's ``<br>`` after each link,
+Apache's column header and rules. A part of the page that a server lets a folder's owner write
+(Apache's ``HeaderName``/``ReadmeName`` files) may imitate a listing: when two parts of a page
+look like the listing, the page raises :class:`NotAListing` rather than pick one.
+
+Formats that one server renders for different folders of the same tree: ``json`` (an empty
+folder) goes with ``nginx-json`` and with ``caddy-json``; every other format only with itself
+(``apache`` covers all of Apache's layouts, ``nginx`` all of nginx's HTML settings).
 
 "zone" means the time is printed without an offset and read in :attr:`PageInput.zone` (the
 target's setting: the server's zone). nginx's ``autoindex_localtime`` is a special case: it

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from selectolax.lexbor import LexborHTMLParser
 
 from monitor.sources.listings import ListedItem, PageInput
-from monitor.sources.listings.links import child_name
+from monitor.sources.listings.links import MAX_NAME_BYTES, child_name
 
 P = ParamSpec("P")
 NS = 1_000_000_000
@@ -133,12 +133,15 @@ def item_for(
 
 
 def plain_name(name: object) -> str | None:
-    """A name given as text by a structured format (not an href), if it is one path segment."""
+    """A name given as text by a structured format (not an href), if it is one path segment
+    of at most :data:`~.links.MAX_NAME_BYTES` bytes."""
     if not isinstance(name, str):
         return None
     name = name.removesuffix("/")
     if not name or name in {".", ".."} or "/" in name or "\x00" in name:
         return None
+    if len(name) > MAX_NAME_BYTES or len(name.encode("utf-8", "replace")) > MAX_NAME_BYTES:
+        return None  # ("replace": a byte kept as a surrogate escape counts as one, as it was)
     return name
 
 

@@ -10,6 +10,10 @@ _ASCII = "".join(chr(code) for code in range(128))
 _HEX = "0123456789abcdefABCDEF"
 #: Characters that make an href more than one plain path segment.
 _NOT_PLAIN = frozenset("/?#:\\")
+#: The longest name taken, in bytes: a whole path on Linux (PATH_MAX) and far beyond any
+#: filesystem's longest name (255 bytes on most, under 4 KiB on all). A longer one is no
+#: file's, only a page's way to make one entry cost megabytes.
+MAX_NAME_BYTES = 4096
 
 
 def _ascii(url: str) -> str:
@@ -29,9 +33,9 @@ def child_name(href: str, base: str) -> tuple[str, bool] | None:
 
     None for anything else: a link with a query or fragment (sort links), to another scheme,
     host or port, to the parent or the page itself, deeper than one level, or a name that
-    decodes to ``.``, ``..`` or contains ``/`` or NUL. Paths are compared decoded, so an
-    absolute href that escapes differently from the page's URL (``%e6`` or ``%E6``, ``&`` or
-    ``%26``) still counts.
+    decodes to ``.``, ``..``, contains ``/`` or NUL, or is longer than :data:`MAX_NAME_BYTES`.
+    Paths are compared decoded, so an absolute href that escapes differently from the page's
+    URL (``%e6`` or ``%E6``, ``&`` or ``%26``) still counts.
     """
     href = _ascii(href.strip())
     if not href or href.startswith(("#", "?")):
@@ -82,8 +86,13 @@ def _folder_of(base: str) -> tuple[str, str, bytes, bool]:
 def _name_of(rest: str) -> tuple[str, bool] | None:
     """The (name, is_dir) of a percent-encoded remainder of a path, if it is one segment."""
     is_dir = rest.endswith("/")
-    raw = unquote_to_bytes(rest[:-1] if is_dir else rest)
-    if not raw or b"/" in raw or b"\x00" in raw or raw in {b".", b".."}:
+    encoded = rest[:-1] if is_dir else rest
+    if len(encoded) > 3 * MAX_NAME_BYTES:  # too long even if every byte is escaped
+        return None
+    raw = unquote_to_bytes(encoded)
+    if not raw or len(raw) > MAX_NAME_BYTES or b"/" in raw or b"\x00" in raw:
+        return None
+    if raw in {b".", b".."}:
         return None
     return raw.decode("utf-8", "surrogateescape"), is_dir
 

@@ -53,28 +53,57 @@ _JSON_TYPES = {"directory", "file", "other"}
 
 
 def parse_html(page: PageInput) -> Page | None:
-    """An nginx autoindex HTML page, or None."""
+    """An nginx autoindex HTML page, or None.
+
+    Only nginx's own structure counts: ``<h1>Index of …</h1><hr><pre>``, the ``../`` link
+    first in the <pre>, then nothing but ``<a href>`` and the text after it up to the end of
+    its line (time and size). Names are escaped text inside the links: they cannot forge
+    any of it. Raises NotAListing when two parts of the page have that structure.
+    """
     if not sniff(page, b"<title>Index of ") or not sniff(page, b"<pre>"):
         return None
     tree = html_tree(page)
-    pre = tree.css_first("body > pre")
-    if pre is None or pre.css_first("img") is not None:
+    title = tree.css_first("title")
+    if title is None or not title.text().startswith("Index of "):
+        return None
+    found = [lines for pre in tree.css("pre") if (lines := _listing_lines(pre)) is not None]
+    if len(found) > 1:
+        raise NotAListing(f"{page.url}: {len(found)} parts of the page look like nginx's listing")
+    if not found:
         return None
     offset = _offset(page)
-    anchors = pre.css("a[href]")
-    items: list[ListedItem | None] = []
-    recognised = 0
-    for anchor in anchors:
-        tail = anchor.next
-        line = _LINE.match(tail.text_content or "") if tail is not None else None
-        if line is None:
-            items.append(item_for(anchor.attributes.get("href"), page))
-            continue
-        recognised += 1
-        items.append(item_for(anchor.attributes.get("href"), page, *_size_time(line, offset)))
-    if recognised == 0 and any(_href(a) != "../" for a in anchors):
-        return None  # a <pre> of links that nginx did not write
+    items = (item_for(_href(a), page, *_size_time(line, offset)) for a, line in found[0])
     return Page("nginx", unique(items))
+
+
+def _listing_lines(pre: LexborNode) -> list[tuple[LexborNode, re.Match[str]]] | None:
+    """The links of nginx's <pre> with their lines; None for a <pre> nginx did not write."""
+    rule = _previous_element(pre)
+    heading = _previous_element(rule) if rule is not None else None
+    if rule is None or rule.tag != "hr" or heading is None or heading.tag != "h1":
+        return None
+    if not heading.text().startswith("Index of "):
+        return None
+    children = list(pre.iter(include_text=True))
+    if len(children) < 2 or children[0].tag != "a" or _href(children[0]) != "../":
+        return None
+    if children[0].text() != "../" or (children[1].text_content or "").strip():
+        return None
+    lines = []
+    for anchor, tail in zip(children[2::2], children[3::2], strict=False):
+        line = _LINE.match(tail.text_content or "") if tail.tag == "-text" else None
+        if anchor.tag != "a" or line is None:
+            return None
+        lines.append((anchor, line))
+    return lines if len(children) % 2 == 0 else None
+
+
+def _previous_element(node: LexborNode) -> LexborNode | None:
+    """The element before ``node``, past whitespace."""
+    before = node.prev
+    while before is not None and before.tag == "-text" and not (before.text_content or "").strip():
+        before = before.prev
+    return before
 
 
 def _href(anchor: LexborNode) -> str:
@@ -109,11 +138,17 @@ def parse_json(page: PageInput) -> Page | None:
     if entries is None:
         return None
     if not entries:  # nginx and Caddy both say [] for an empty folder; nothing tells which
-        return Page("json", [])
+        return Page("json", []) if _sent_as_json(page) else None  # an API's [] is no folder
     if not _is_nginx_entry(entries[0]):
         return None
     items = [_json_item(entry) for entry in entries if _is_nginx_entry(entry)]
     return Page("nginx-json", unique(items))
+
+
+def _sent_as_json(page: PageInput) -> bool:
+    """Whether the response says its body is JSON (``application/json``, ``…+json``)."""
+    kind = (page.content_type or "").split(";")[0].strip().lower()
+    return kind in {"application/json", "text/json"} or kind.endswith("+json")
 
 
 def load_json_list(page: PageInput) -> list[Any] | None:
