@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -62,7 +63,11 @@ _SECRET_KEY = re.compile(r"pass|secret|token|key|auth", re.IGNORECASE)
 _TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _URL_CREDENTIALS = re.compile(r"(//)[^/@\s]*@")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# What a header value may hold as sent: visible ASCII, spaces and tabs.
+_HEADER_TEXT = re.compile(r"[\t\x20-\x7e]*")
+_HEADER_TEXT_HINT = (
+    "must be printable ASCII (no line breaks, control characters or non-ASCII letters)"
+)
 # Characters a URL path may hold as they are; anything else is percent-encoded.
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
@@ -162,6 +167,11 @@ def _check_root_url(value: str) -> str:
         raise ValueError("has an invalid port") from exc
     if not host:
         raise ValueError("must name a host, as in https://files.example.org/drop/")
+    if not host.isascii():  # in punycode, as httpx sends it and as redirects name it
+        try:
+            host = httpx.URL(f"http://{host}/").raw_host.decode("ascii")
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"has a host name that is not valid IDNA ({exc})") from exc
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     if any(unquote(s) in {".", ".."} for s in path.split("/")):
         raise ValueError("must not hold '.' or '..' path segments")
@@ -176,20 +186,36 @@ def _positive_duration(value: timedelta) -> timedelta:
     return value
 
 
+class HiddenValue(str):
+    """A header value that ``repr`` does not show (it may be a key or a token).
+
+    It is the value itself everywhere else: sent as is, and in ``model_dump_json``.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
 def _check_headers(value: dict[str, str]) -> dict[str, str]:
     for name, text in value.items():
         if not _HEADER_NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid HTTP header name")
-        if _CONTROL.search(text):
-            raise ValueError(
-                f"the value of header {name!r} holds a line break or control character"
-            )
-    return value
+        if not _HEADER_TEXT.fullmatch(text):
+            raise ValueError(f"the value of header {name!r} {_HEADER_TEXT_HINT}")
+    return {name: HiddenValue(text) for name, text in value.items()}
 
 
 def _check_header_value(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not hold line breaks or control characters")
+    if not _HEADER_TEXT.fullmatch(value):
+        raise ValueError(_HEADER_TEXT_HINT)
+    return value
+
+
+def _check_header_secret(value: SecretStr) -> SecretStr:
+    if not _HEADER_TEXT.fullmatch(value.get_secret_value()):
+        raise ValueError(_HEADER_TEXT_HINT)
     return value
 
 
@@ -210,11 +236,18 @@ TargetName = Annotated[str, AfterValidator(_check_target_name)]
 PositiveDuration = Annotated[Duration, AfterValidator(_positive_duration)]
 RootUrl = Annotated[str, AfterValidator(_check_root_url)]
 HeaderValue = Annotated[str, AfterValidator(_check_header_value)]
+HeaderSecret = Annotated[SecretStr, AfterValidator(_check_header_secret)]
 Headers = Annotated[dict[str, str], AfterValidator(_check_headers)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Secret(_Strict):
+    """A model of credentials: its errors never repeat what was given."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # merged with _Strict's
 
 
 class Defaults(_Strict):
@@ -253,41 +286,48 @@ class LocalTarget(Defaults):
         return value
 
 
-class BasicAuth(_Strict):
-    """HTTP Basic authentication."""
+class BasicAuth(_Secret):
+    """HTTP Basic authentication (visible ASCII; no ``:`` in the username)."""
 
     kind: Literal["basic"]
     username: HeaderValue
-    password: SecretStr
+    password: HeaderSecret
+
+    @field_validator("username")
+    @classmethod
+    def _no_colon(cls, value: str) -> str:
+        if ":" in value:
+            raise ValueError("must not hold ':' (Basic authentication joins user:password)")
+        return value
 
 
-class DigestAuth(_Strict):
+class DigestAuth(_Secret):
     """HTTP Digest authentication (the server's challenge is answered on the first request)."""
 
     kind: Literal["digest"]
     username: HeaderValue
-    password: SecretStr
+    password: HeaderSecret
 
 
-class BearerAuth(_Strict):
+class BearerAuth(_Secret):
     """A token sent as ``Authorization: Bearer <token>``."""
 
     kind: Literal["bearer"]
-    token: SecretStr
-
-    @field_validator("token")
-    @classmethod
-    def _one_line(cls, value: SecretStr) -> SecretStr:
-        if _CONTROL.search(value.get_secret_value()):
-            raise ValueError("must not hold line breaks or control characters")
-        return value
+    token: HeaderSecret
 
 
 HttpAuth = Annotated[BasicAuth | DigestAuth | BearerAuth, Field(discriminator="kind")]
 
 
 class HttpTarget(Defaults):
-    """A folder that an HTTP server lists as an index page (nginx, Apache, lighttpd, Caddy…)."""
+    """A folder that an HTTP server lists as an index page (nginx, Apache, lighttpd, Caddy…).
+
+    What goes in a header (``user_agent``, ``contact``, ``headers``, ``auth``) must be printable
+    ASCII; ``repr`` hides the values of ``headers`` and its errors hide every input (either
+    may hold a key or a token).
+    """
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # merged with the parents' config
 
     name: TargetName
     kind: Literal["http"]

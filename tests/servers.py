@@ -4,11 +4,13 @@
 pages (the same layout, byte for byte in the parts parsers read), from a stdlib
 ``ThreadingHTTPServer`` on a free port in a thread. Per URL path it can be told to answer with
 a status some number of times then recover, send ``Retry-After``, serve a login page with 200,
-hang until the server stops, redirect, serve an oversized or gzip-bombed page, or add links.
-It records every request (path, headers, connection) so tests can count and check them, and
+hang until the server stops, wait before answering, redirect, serve an oversized or
+gzip-bombed page, cut a body short and close the connection, or add links. It records every
+request (path, headers, connection, arrival time) so tests can count and check them, and
 tracks how many requests were in flight at once.
 
-:func:`nginx` starts the real nginx (Debian's package) on a free port with ``autoindex on``.
+:func:`nginx` starts the real nginx (Debian's package) on a free port with ``autoindex on``,
+and any ``location`` blocks a test adds.
 :class:`FakeTiming` drives the crawler's clock and sleeps, so backoff never waits.
 """
 
@@ -53,6 +55,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     hang: bool = False
+    cut: int | None = None  # send only this many bytes of the body, then close
+    close_delimited: bool = False  # no Content-Length: the closing marks the body's end
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     client: tuple[str, int]
+    at: float = 0.0  # time.monotonic() when it came
 
 
 def nginx_page(
@@ -87,6 +92,12 @@ def nginx_page(
     return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
 
+def _link_line(href: str) -> str:
+    """An extra link as a line of nginx's listing (so the page stays in nginx's format)."""
+    when = MTIME.strftime("%d-%b-%Y %H:%M")
+    return f'<a href="{href}">{escape(href)}</a>{" " * max(1, 51 - len(href))}{when}{"-":>20}\r\n'
+
+
 class AutoindexServer:
     """A fault-injecting autoindex server; use it as a context manager."""
 
@@ -97,6 +108,7 @@ class AutoindexServer:
         self.scheme = "https" if tls is not None else "http"
         self.files = dict(files)
         self.faults: dict[str, Fault] = {}
+        self.delays: dict[str, float] = {}  # URL path → seconds to wait before answering
         self.links: dict[str, list[str]] = {}
         self.requests: list[Seen] = []
         self.etags = False
@@ -224,7 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("http://"):  # asked as a proxy: serve the tree all the same
             owner.proxied += 1
             self.path = "/" + self.path.split("/", 3)[3]
-        seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, self.client_address)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        seen = Seen(self.path, headers, self.client_address, time.monotonic())
         with owner.lock:
             owner.requests.append(seen)
             owner.in_flight += 1
@@ -241,6 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
                 owner.in_flight -= 1
 
     def _answer(self, owner: AutoindexServer, fault: Fault | None) -> None:
+        if self.path in owner.delays:
+            owner.release.wait(owner.delays[self.path])
         if not self._authorised(owner):
             scheme = "Digest" if owner.digest else "Basic"
             challenge = f'{scheme} realm="drop", nonce="{NONCE}", qop="auth"'
@@ -248,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault is not None and fault.hang:
             owner.release.wait(30)
             self.close_connection = True
+        elif fault is not None and (fault.cut is not None or fault.close_delimited):
+            self._send_cut(fault)
         elif fault is not None:
             self._send(fault.status, fault.body, fault.headers)
         else:
@@ -272,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         if (rel and not rel.endswith("/")) or folder not in owner.folders():
             self._send(404, b"<html><title>404 Not Found</title></html>")
             return
-        extra = "".join(f'<a href="{h}">{h}</a>\r\n' for h in owner.links.get(self.path, []))
+        extra = "".join(_link_line(h) for h in owner.links.get(self.path, []))
         body = nginx_page(self.path, owner.items(folder), extra)
         headers = {"Content-Type": "text/html"}
         if owner.last_modified:
@@ -284,6 +301,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(304, b"", headers)
                 return
         self._send(200, body, headers)
+
+    def _send_cut(self, fault: Fault) -> None:
+        """A body cut after ``fault.cut`` bytes (with the whole body's Content-Length unless
+        close-delimited), then the connection closed."""
+        self.send_response_only(fault.status)
+        for name, value in fault.headers.items():
+            self.send_header(name, value)
+        if not fault.close_delimited:
+            self.send_header("Content-Length", str(len(fault.body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(fault.body[: fault.cut])
+        self.wfile.flush()
+        self.close_connection = True
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         headers = headers or {}
@@ -344,14 +375,18 @@ http {{
     listen 127.0.0.1:{port};
     root {root};
     autoindex on;
+{locations}
   }}
 }}
 """
 
 
 @contextmanager
-def nginx(root: Path, state: Path) -> Iterator[str]:
-    """nginx serving ``root`` with autoindex on a free port; yields its base URL."""
+def nginx(root: Path, state: Path, locations: str = "") -> Iterator[str]:
+    """nginx serving ``root`` with autoindex on a free port; yields its base URL.
+
+    ``locations`` is added to the server block (``location = /x/ { return 302 /y/; }``).
+    """
     binary = shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None
     )
@@ -363,7 +398,9 @@ def nginx(root: Path, state: Path) -> Iterator[str]:
     port = free_port()
     user = "user root root;" if os.geteuid() == 0 else ""
     conf = state / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(user=user, state=state, port=port, root=root))
+    conf.write_text(
+        NGINX_CONF.format(user=user, state=state, port=port, root=root, locations=locations)
+    )
     process = subprocess.Popen(
         [binary, "-p", str(state), "-c", str(conf), "-e", "stderr"],
         stdout=subprocess.PIPE,

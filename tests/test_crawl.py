@@ -4,27 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
+import time
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from monitor.crawl import (
+    NO_RULES,
     BoundedBody,
     ClientOptions,
     CrawlLimits,
     CrawlResult,
+    CrawlStats,
     Pacer,
     PageCache,
     Scope,
+    Timing,
     crawl,
     retry_after,
 )
+from monitor.crawl.body import Truncated
+from monitor.crawl.walk import Folder, Walk
 from monitor.errors import RootUnavailable
 from monitor.sources.base import FolderFailure
 from monitor.sources.http import page_parser
-from monitor.sources.listings import Page
+from monitor.sources.listings import ListedItem, Page
 from monitor.sources.local import GlobSet, Rules
 from tests.servers import (
     MTIME,
@@ -33,12 +41,16 @@ from tests.servers import (
     Fault,
     free_port,
     http_date,
+    nginx,
     nginx_page,
 )
 
 TREE = {"a/x.txt": 3, "a/b/y.txt": 5, "a/b/c/z.txt": 8, "top.txt": 7, "empty/": 0}
 PARSE = page_parser(ZoneInfo("UTC"))
 FAST = CrawlLimits(rate=1e6, retries=2)
+HTML = {"Content-Type": "text/html"}
+#: The real clock and sleep, backoff at its top (no jitter): for what FakeTiming cannot show.
+REAL = Timing(random=lambda: 1.0)
 
 
 def run(
@@ -49,6 +61,16 @@ def run(
 ) -> CrawlResult:
     timing = (fake or FakeTiming()).timing
     return asyncio.run(crawl(server.url, PARSE, limits=limits, timing=timing, **kw))  # type: ignore[arg-type]
+
+
+def timed(
+    server: AutoindexServer, limits: CrawlLimits, *, stop: float = 10.0
+) -> tuple[CrawlResult, float]:
+    """A crawl on the real clock and its seconds; one still running after ``stop`` fails."""
+    started = time.monotonic()
+    work = crawl(server.url, PARSE, limits=limits, timing=REAL)
+    result = asyncio.run(asyncio.wait_for(work, stop))
+    return result, time.monotonic() - started
 
 
 def paths(result: CrawlResult) -> list[str]:
@@ -207,6 +229,62 @@ def test_the_poll_deadline_fails_what_is_left(server: AutoindexServer) -> None:
     ]
 
 
+# The poll's deadline on the real clock: FakeTiming's clock jumps, so it cannot show a worker
+# that sleeps past the deadline. Each crawl is stopped after 10 s (a hang fails, it does not
+# block the suite) and must end well within 3 s of a one-second poll_timeout.
+FOUR = {f"{name}/x.txt": 1 for name in "abcd"}
+
+
+@pytest.mark.parametrize("retry_after", ["20", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_retry_after_past_the_deadline_holds_no_one_on_the_real_clock(retry_after: str) -> None:
+    with AutoindexServer(FOUR) as server:
+        server.fail("a", 503, headers={"Retry-After": retry_after})
+        result, seconds = timed(server, CrawlLimits(rate=1e6, concurrency=2, poll_timeout=1))
+    assert seconds < 3
+    reason = "HTTP 503 Service Unavailable; no time left in the poll to retry"
+    assert result.failed == [FolderFailure("a", reason)]
+    assert paths(result) == ["a", "b", "b/x.txt", "c", "c/x.txt", "d", "d/x.txt"]
+    assert server.count("/drop/a/") == 1
+
+
+def test_a_slow_rate_ends_at_the_deadline_on_the_real_clock(server: AutoindexServer) -> None:
+    # One request every 20 s, a poll of 1 s: after the root, the waiting folders fail at once.
+    result, seconds = timed(server, CrawlLimits(rate=0.05, concurrency=2, poll_timeout=1))
+    assert seconds < 3
+    late = "poll_timeout (1 s) reached"
+    assert result.failed == [FolderFailure("a", late), FolderFailure("empty", late)]
+    assert [r.path for r in server.requests] == ["/drop/"]
+
+
+def test_a_retry_after_is_cut_to_the_time_left() -> None:
+    headers = httpx.Headers({"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"})
+    assert retry_after(headers, lambda: MTIME, cap=12.5) == 12.5
+    assert retry_after(httpx.Headers({"Retry-After": "9" * 5000}), lambda: MTIME, cap=3) == 3
+    superscript = httpx.Headers([(b"Retry-After", "\u00b2".encode())])  # a digit, says isdigit
+    assert retry_after(superscript, lambda: MTIME) is None
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_an_overloaded_server_slows_the_whole_target(status: int) -> None:
+    # 429 or 503 without Retry-After: the other folders wait as long as the backoff (0.5 s).
+    with AutoindexServer(FOUR) as server:
+        server.fail("a", status, times=1)
+        result, _ = timed(server, CrawlLimits(rate=20, concurrency=2, poll_timeout=30))
+    assert result.failed == [] and "a/x.txt" in paths(result)
+    refused = next(r.at for r in server.requests if r.path == "/drop/a/")
+    after = [r.at - refused for r in server.requests if r.at > refused and r.path != "/drop/a/"]
+    assert after and min(after) >= 0.45
+
+
+def test_a_500_slows_only_its_own_folder() -> None:
+    with AutoindexServer(FOUR) as server:
+        server.fail("a", 500, times=1)
+        timed(server, CrawlLimits(rate=20, concurrency=2, poll_timeout=30))
+    refused = next(r.at for r in server.requests if r.path == "/drop/a/")
+    after = [r.at - refused for r in server.requests if r.at > refused and r.path != "/drop/a/"]
+    assert after and min(after) < 0.3
+
+
 # --- the root ----------------------------------------------------------------------------------
 
 
@@ -237,6 +315,57 @@ def test_a_login_page_is_not_a_listing(server: AutoindexServer) -> None:
         run(server)
     assert caught.value.message == f"cannot list {server.url}: not a directory listing: login form"
     assert server.count("/drop/a/forgot/") == 0
+
+
+# --- one format per server --------------------------------------------------------------------
+
+PYHTTP_PAGE = b"""<!DOCTYPE HTML><html lang="en"><head><meta charset="utf-8">
+<title>Directory listing for /drop/a/</title></head><body>
+<h1>Directory listing for /drop/a/</h1><hr><ul><li><a href="x.txt">x.txt</a></li></ul><hr>
+</body></html>"""
+LINKS_PAGE = b"""<html><head><title>Just a moment...</title></head><body><h1>Index of /drop/a/</h1>
+<p><a href="x.txt">x.txt</a> <a href="y.txt">y.txt</a> <a href="z/">z</a> <a href="v/">v</a>
+<a href="w/">w</a> <a href="continue/">continue</a></p></body></html>"""
+
+
+@pytest.mark.parametrize("body", [PYHTTP_PAGE, LINKS_PAGE], ids=["pyhttp", "links"])
+def test_a_folder_in_another_format_than_the_root_fails(
+    server: AutoindexServer, body: bytes
+) -> None:
+    # A login or challenge page with links, or names that trick detection, under nginx's root.
+    server.faults["/drop/a/"] = Fault(200, None, HTML, body)
+    result = run(server)
+    [failure] = result.failed
+    assert failure.path == "a"
+    assert failure.reason.startswith("not the server's listing format: ")
+    assert failure.reason.endswith(" (the root's is nginx)")
+    assert not any(p.startswith("a/") for p in paths(result))
+    assert result.stats.formats == {"nginx"}
+
+
+def json_listing(*items: tuple[str, int | None]) -> Fault:
+    """nginx's ``autoindex_format json``: (name, size or None for a folder)."""
+    when = "Fri, 20 Nov 2026 09:00:00 GMT"
+    entries = [
+        {"name": n, "type": "directory", "mtime": when}
+        if size is None
+        else {"name": n, "type": "file", "mtime": when, "size": size}
+        for n, size in items
+    ]
+    return Fault(200, None, {"Content-Type": "application/json"}, json.dumps(entries).encode())
+
+
+def test_an_empty_json_folder_goes_with_a_json_listing(server: AutoindexServer) -> None:
+    server.faults["/drop/"] = json_listing(("full", None), ("empty", None), ("caddy", None))
+    server.faults["/drop/full/"] = json_listing(("f.txt", 3))
+    server.faults["/drop/empty/"] = Fault(200, None, {"Content-Type": "application/json"}, b"[]")
+    caddy = [{"name": "c.txt", "size": 1, "url": "./c.txt", "is_dir": False, "mode": 420}]
+    server.faults["/drop/caddy/"] = Fault(200, None, {}, json.dumps(caddy).encode())
+    result = run(server)
+    assert paths(result) == ["caddy", "empty", "full", "full/f.txt"]
+    reason = "not the server's listing format: caddy-json (the root's is nginx-json)"
+    assert result.failed == [FolderFailure("caddy", reason)]
+    assert result.stats.formats == {"nginx-json", "json"}
 
 
 # --- scope -------------------------------------------------------------------------------------
@@ -310,6 +439,97 @@ def test_redirects_stop_after_five(server: AutoindexServer) -> None:
     assert server.count("/drop/r5/") == 0
 
 
+ALIASED = {"archive/v1/old.txt": 1, "archive/v2/f1.txt": 1, "archive/v2/f2.txt": 2, "latest/": 0}
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_a_redirect_to_a_folder_listed_later_fails_the_alias_not_the_folder(
+    concurrency: int,
+) -> None:
+    # With 8 workers latest/ is followed to archive/v2/ while archive/ is still being listed.
+    with AutoindexServer(ALIASED) as server:
+        server.redirect("latest", "/drop/archive/v2/")
+        server.delays["/drop/archive/"] = 0.3
+        result = run(server, limits=CrawlLimits(rate=1e6, concurrency=concurrency))
+    assert paths(result) == [
+        "archive",
+        "archive/v1",
+        "archive/v1/old.txt",
+        "archive/v2",
+        "archive/v2/f1.txt",
+        "archive/v2/f2.txt",
+        "latest",
+    ]
+    reason = f"redirects to {server.url}archive/v2/, listed already"
+    assert result.failed == [FolderFailure("latest", reason)]
+    assert server.count("/drop/archive/v2/") == 1
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_folders_redirecting_where_no_listing_leads_go_to_the_first_by_path(
+    concurrency: int,
+) -> None:
+    with AutoindexServer({"x/": 0, "y/": 0, "z/": 0}) as server:
+        page = nginx_page("/drop/hidden/", [("h.txt", False, 1, MTIME)])
+        server.faults["/drop/hidden/"] = Fault(200, None, HTML, page)
+        server.redirect("x", "/drop/hidden/")
+        server.redirect("y", "/drop/hidden/")
+        server.delays["/drop/x/"] = 0.3  # y's redirect is followed first
+        result = run(server, limits=CrawlLimits(rate=1e6, concurrency=concurrency))
+    assert paths(result) == ["x", "x/h.txt", "y", "z"]
+    assert result.failed == [
+        FolderFailure("y", f"redirects to {server.url}hidden/, listed already")
+    ]
+    assert server.count("/drop/hidden/") == 1
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_a_folder_whose_url_a_redirect_listed_already_is_a_failure(concurrency: int) -> None:
+    # p/ → hp/, which lists latest/ → hidden/, which lists v2/; x/ → hidden/v2/. x/ gets
+    # hidden/v2/ first (no listing leads there when it is given), so p/latest/v2 is the alias.
+    with AutoindexServer({"p/": 0, "x/": 0}) as server:
+        pages = {
+            "hp/": [("latest", True, 0, MTIME)],
+            "hidden/": [("v2", True, 0, MTIME)],
+            "hidden/v2/": [("f.txt", False, 1, MTIME)],
+        }
+        for folder, items in pages.items():
+            path = f"/drop/{folder}"
+            server.faults[path] = Fault(200, None, HTML, nginx_page(path, items))
+        server.redirect("p", "/drop/hp/")
+        server.faults["/drop/hp/latest/"] = Fault(302, None, {"Location": "/drop/hidden/"})
+        server.redirect("x", "/drop/hidden/v2/")
+        result = run(server, limits=CrawlLimits(rate=1e6, concurrency=concurrency))
+    assert paths(result) == ["p", "p/latest", "p/latest/v2", "x", "x/f.txt"]
+    reason = "not listed: its URL is that of x, listed already"
+    assert result.failed == [FolderFailure("p/latest/v2", reason)]
+    assert server.count("/drop/hidden/v2/") == 1
+
+
+def test_a_redirect_to_a_url_without_a_final_slash_fails_the_folder(
+    server: AutoindexServer,
+) -> None:
+    # Links on a page at /drop/a resolve against /drop/: read as a's, they would be lost.
+    server.redirect("a", "/drop/a", status=301)
+    page = nginx_page("/drop/a", [("x.txt", False, 1, MTIME)])
+    server.faults["/drop/a"] = Fault(200, None, HTML, page)
+    result = run(server)
+    reason = f"redirected to {server.url}a, not a folder's URL (no / at the end)"
+    assert result.failed == [FolderFailure("a", reason)]
+
+
+def test_a_redirect_in_another_spelling_of_a_listed_folder_is_an_alias(
+    server: AutoindexServer,
+) -> None:
+    server.files["caf\u00e9/"] = 0
+    server.redirect("empty", "/drop/caf%c3%a9/")  # the listing's link says %C3%A9
+    result = run(server)
+    assert result.failed == [
+        FolderFailure("empty", f"redirects to {server.url}caf%c3%a9/, listed already")
+    ]
+    assert server.count("/drop/caf%C3%A9/") + server.count("/drop/caf%c3%a9/") == 1
+
+
 def test_scope() -> None:
     scope = Scope.of("https://h.example:8443/drop/%C3%A9/")
     assert scope.contains("https://h.example:8443/drop/%c3%a9/a%20b/")
@@ -322,6 +542,73 @@ def test_scope() -> None:
     assert not scope.contains("https://u:p@h.example:8443/drop/%C3%A9/")
     assert not scope.contains("https://h.example:8443/drop/%C3%A9/%2E%2E/x/")
     assert Scope.of("http://h/").contains("http://h:80/a/")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "..%2fsecret/",
+        "..%2Fsecret/",
+        "%2e%2e%2fsecret/",
+        "..%5csecret/",
+        "..%5C..%5C/",
+        "a/..%5c..%5c/",
+        "..;/secret/",
+        "..%3b/secret/",
+        ".;/x/",
+        "a%00b/",
+        "%2e/",
+    ],
+)
+def test_scope_reads_a_path_as_the_server_decodes_it(path: str) -> None:
+    assert not Scope.of("http://h/drop/").contains(f"http://h/drop/{path}")
+
+
+def test_scope_compares_decoded_paths_and_punycode_hosts() -> None:
+    scope = Scope.of("http://xn--bcher-kva.example/drop/")
+    assert scope.contains("http://b\u00fccher.example/drop/a/")  # a Location in Unicode
+    assert scope.contains("http://xn--bcher-kva.example/dro%70/a%2e%2e/..b/%25/")
+    assert not scope.contains("http://xn--bcher-kva.example/drop")
+    assert scope.key("http://xn--bcher-kva.example/drop/caf%c3%a9//x/") == "caf\u00e9/x"
+
+
+def test_a_redirect_that_climbs_out_with_an_escaped_slash_is_refused(tmp_path: Path) -> None:
+    # nginx decodes %2F and then "..": /drop/..%2fsecret/ is /secret/.
+    www = tmp_path / "www"
+    (www / "drop" / "evil").mkdir(parents=True)
+    (www / "drop" / "ok.txt").write_bytes(b"ok")
+    (www / "secret").mkdir()
+    (www / "secret" / "password.txt").write_bytes(b"pw")
+    locations = "    location = /drop/evil/ { return 302 /drop/..%2fsecret/; }"
+    with nginx(www, tmp_path / "nginx", locations) as base:
+        result = asyncio.run(crawl(f"{base}/drop/", PARSE, limits=FAST, timing=FakeTiming().timing))
+        log = (tmp_path / "nginx" / "access.log").read_text()
+    assert paths(result) == ["evil", "ok.txt"]
+    [failure] = result.failed
+    assert failure.path == "evil" and failure.reason.startswith("redirected out of scope to ")
+    assert failure.reason.endswith("/drop/..%2fsecret/")
+    assert "secret" not in log.replace("..%2fsecret", "")  # only the redirect named it
+
+
+def test_a_name_that_climbs_out_is_not_listed(server: AutoindexServer) -> None:
+    hostile = ["..\\..\\", "..\\", "..;", "a\x00b"]
+
+    def parse(body: bytes, url: str, headers: httpx.Headers) -> Page:
+        page = PARSE(body, url, headers)
+        if url == server.url:  # names a parser might let through, as one segment each
+            page.items.extend(ListedItem(name, True) for name in hostile)
+        return page
+
+    result = asyncio.run(crawl(server.url, parse, limits=FAST, timing=FakeTiming().timing))
+    reason = "not listed: its name would lead out of the root"
+    assert result.failed == [FolderFailure(name, reason) for name in sorted(hostile)]
+    assert {r.path for r in server.requests} == {
+        "/drop/",
+        "/drop/a/",
+        "/drop/a/b/",
+        "/drop/a/b/c/",
+        "/drop/empty/",
+    }
 
 
 # --- caps --------------------------------------------------------------------------------------
@@ -349,6 +636,52 @@ def test_a_gzip_page_is_read(server: AutoindexServer) -> None:
     assert server.requests[0].headers["accept-encoding"] == "gzip"
 
 
+HUNDRED = nginx_page("/drop/a/", [(f"f{i:03}.txt", False, i, MTIME) for i in range(100)])
+
+
+@pytest.mark.parametrize(
+    ("encoding", "close_delimited", "reason"),
+    [
+        ("gzip", True, "listing truncated (the gzip stream stopped before its end)"),
+        ("gzip", False, "peer closed connection without sending complete message body"),
+        ("", True, "listing truncated (the connection closed before </html>)"),
+        ("", False, "peer closed connection without sending complete message body"),
+    ],
+    ids=["gzip-close", "gzip-length", "identity-close", "identity-length"],
+)
+def test_a_cut_listing_fails_its_folder(
+    server: AutoindexServer, encoding: str, close_delimited: bool, reason: str
+) -> None:
+    # Half of a listing of 100 files must not read as a folder of 40 or 50.
+    body = gzip.compress(HUNDRED, mtime=0) if encoding else HUNDRED
+    headers = {**HTML, "Content-Encoding": encoding} if encoding else HTML
+    cut = Fault(200, None, headers, body, cut=len(body) // 2, close_delimited=close_delimited)
+    server.faults["/drop/a/"] = cut
+    result = run(server)
+    [failure] = result.failed
+    assert failure.path == "a" and failure.reason.startswith(reason)
+    assert not any(p.startswith("a/f") for p in paths(result))
+    assert server.count("/drop/a/") == 3  # a dropped connection: tried again, like any
+
+
+def test_a_whole_close_delimited_listing_is_read(server: AutoindexServer) -> None:
+    server.faults["/drop/a/"] = Fault(200, None, HTML, HUNDRED, close_delimited=True)
+    result = run(server)
+    assert result.failed == [] and "a/f099.txt" in paths(result)
+
+
+def test_bounded_body_refuses_a_cut_body() -> None:
+    short = BoundedBody("", 100, length=10)
+    short.feed(b"12345")
+    with pytest.raises(Truncated, match=r"listing truncated \(5 bytes of 10 bytes came\)"):
+        short.finish()
+    cut = BoundedBody("gzip", 1 << 20)
+    data = gzip.compress(HUNDRED)
+    cut.feed(data[: len(data) // 2])
+    with pytest.raises(Truncated, match="the gzip stream stopped before its end"):
+        cut.finish()
+
+
 def test_bounded_body() -> None:
     body = BoundedBody("gzip", 10)
     body.feed(gzip.compress(b"0123456789"))
@@ -371,6 +704,38 @@ def test_max_entries_cuts_the_crawl(server: AutoindexServer) -> None:
     assert len(result.entries) == 2
     assert FolderFailure("", "more than 2 entries; raise max_entries") in result.failed
     assert result.skipped >= 1
+
+
+def test_no_folder_is_queued_past_max_entries() -> None:
+    # A page of 1,000 subfolders under a cap of 100: none waits in the queue to be dropped.
+    async def go() -> Walk:
+        async with httpx.AsyncClient() as client:
+            walk = Walk(
+                client,
+                CrawlStats(),
+                "http://h.example/drop/",
+                PARSE,
+                limits=CrawlLimits(max_entries=100),
+                rules=NO_RULES,
+                timing=FakeTiming().timing,
+            )
+            root = Folder("", None, 0, "", walk.root)
+            page = Page("nginx", [ListedItem(f"d{i:04}", True) for i in range(1000)])
+            walk._add_page(root, page, walk.root, "")
+            return walk
+
+    walk = asyncio.run(go())
+    assert len(walk.entries) == 100 and walk.capped
+    assert walk.queue.qsize() == 0
+    assert walk.skipped == 900
+    assert walk.failed == [FolderFailure("", "more than 100 entries; raise max_entries")]
+
+
+def test_a_result_is_shown_by_its_counts(server: AutoindexServer) -> None:
+    # asyncio (3.11) may repr the result of asyncio.run's task: with a million entries, the
+    # whole repr cost hundreds of MB after the crawl was done.
+    result = run(server)
+    assert repr(result) == "CrawlResult(entries=8, failed=0, skipped=0, folders=5)"
 
 
 def test_include_and_exclude(server: AutoindexServer) -> None:

@@ -1,6 +1,6 @@
 """Requests: one client per crawl, each request paced, retried with backoff and bounded.
 
-A connect error, a timeout, a dropped connection, 429 or 5xx is retried (see
+A connect error, a timeout, a dropped connection or a cut body, 429 or 5xx is retried (see
 :mod:`monitor.crawl`); anything else that stops a request is a :class:`FolderFailed`.
 """
 
@@ -14,12 +14,15 @@ from dataclasses import dataclass
 
 import httpx
 
-from monitor.crawl.body import BoundedBody, TooLarge, discard
+from monitor.crawl.body import BoundedBody, TooLarge, Truncated, check_html_end, discard
 from monitor.crawl.options import ClientOptions, CrawlLimits, Timing
 from monitor.crawl.pacing import Pacer, backoff, retry_after
 from monitor.crawl.reasons import connect_reason, seconds_text, shown, size_text, status_reason
 from monitor.crawl.results import CachedPage, CrawlStats
 from monitor.errors import FolderFailed
+
+#: Statuses that say the server is overloaded: they slow the whole target down.
+_OVERLOAD = frozenset({429, 503})
 
 
 @dataclass(slots=True)
@@ -32,12 +35,18 @@ class Response:
 
 
 class Retryable(Exception):
-    """One attempt failed in a way worth another try."""
+    """One attempt failed in a way worth another try.
 
-    def __init__(self, reason: str, wait: float | None = None) -> None:
+    ``wait`` is what a ``Retry-After`` asked for; ``overload`` says the server is overloaded
+    (429, 503, or any ``Retry-After``): then every request of the target waits, not only this
+    one.
+    """
+
+    def __init__(self, reason: str, wait: float | None = None, *, overload: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
+        self.overload = overload or wait is not None
 
 
 def open_client(
@@ -59,6 +68,17 @@ def open_client(
         follow_redirects=False,
         trust_env=True,
         event_hooks={"request": [count]},
+    )
+
+
+def _close_delimited_html(response: httpx.Response) -> bool:
+    """Whether an HTML page's end is marked only by the closing of the connection (HTTP/1)."""
+    headers = response.headers
+    return (
+        response.http_version.startswith("HTTP/1")
+        and "content-length" not in headers
+        and "chunked" not in headers.get("transfer-encoding", "").lower()
+        and "html" in headers.get("content-type", "").lower()
     )
 
 
@@ -101,21 +121,25 @@ class Fetcher:
         raise FolderFailed(path, reason)
 
     async def _pace(self, path: str) -> None:
-        await self.pacer.wait()
-        if self.timing.clock() >= self.deadline:
+        if not await self.pacer.wait(self.deadline):
             raise FolderFailed(path, self._late())
 
     def _late(self) -> str:
         return f"poll_timeout ({seconds_text(self.limits.poll_timeout)}) reached"
 
     async def _back_off(self, attempt: int, failure: Retryable, path: str) -> None:
+        """Sleep before the next try; an overloaded server pauses the whole target as long.
+
+        Giving up (no time left before the deadline) holds nothing: the other folders go on.
+        """
         delay = backoff(attempt, self.timing.random)
         now = self.timing.clock()
         if failure.wait is not None:
             delay = max(delay, failure.wait)
-            self.pacer.hold(now + failure.wait)
         if now + delay >= self.deadline:
             raise FolderFailed(path, f"{failure.reason}; no time left in the poll to retry")
+        if failure.overload:
+            self.pacer.hold(now + (delay if failure.wait is None else failure.wait))
         await self.timing.sleep(delay)
 
     async def _request(self, url: str, path: str) -> Response:
@@ -146,8 +170,9 @@ class Fetcher:
             body = await (self._read(response, path) if status == 200 else discard(response))
             self.stats.bytes += response.num_bytes_downloaded
             if status == 429 or 500 <= status <= 599:
-                wait = retry_after(response.headers, self.timing.wall)
-                raise Retryable(status_reason(status), wait)
+                left = max(0.0, self.deadline - self.timing.clock())
+                wait = retry_after(response.headers, self.timing.wall, cap=left)
+                raise Retryable(status_reason(status), wait, overload=status in _OVERLOAD)
             return Response(status, response.headers, body)
 
     async def _read(self, response: httpx.Response, path: str) -> bytes:
@@ -156,13 +181,19 @@ class Fetcher:
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > cap:
             raise FolderFailed(path, too_large)
+        encoding = response.headers.get("content-encoding", "").strip().lower()
         try:
-            body = BoundedBody(response.headers.get("content-encoding", "").strip().lower(), cap)
+            body = BoundedBody(encoding, cap, int(length) if length.isdigit() else None)
             async for chunk in response.aiter_raw():
                 body.feed(chunk)
-            return body.finish()
+            data = body.finish()
+            if _close_delimited_html(response):
+                check_html_end(data)
+            return data
         except TooLarge as exc:
             raise FolderFailed(path, too_large) from exc
+        except Truncated as exc:
+            raise Retryable(str(exc)) from exc
         except ValueError as exc:
             raise FolderFailed(path, str(exc)) from exc
 

@@ -47,7 +47,7 @@ class CrawlStats:
         return info
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class CrawlResult:
     """Entries sorted by path, the folders that failed, what was left out, and the stats."""
 
@@ -56,3 +56,10 @@ class CrawlResult:
     skipped: int
     folders: int
     stats: CrawlStats
+
+    def __repr__(self) -> str:
+        """Counts only: a crawl may hold a million entries (asyncio may repr a task's result)."""
+        return (
+            f"CrawlResult(entries={len(self.entries)}, failed={len(self.failed)}, "
+            f"skipped={self.skipped}, folders={self.folders})"
+        )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from monitor.config import HttpTarget, Settings, settings_from_dict
 from monitor.crawl import CachedPage
@@ -30,7 +31,16 @@ from monitor.sources.listings import ACCEPT
 from monitor.store import Store
 from monitor.store import queries as q
 from tests.helpers import Clock
-from tests.servers import AutoindexServer, FakeTiming, free_port, make_cert, nginx
+from tests.servers import (
+    MTIME,
+    AutoindexServer,
+    FakeTiming,
+    Fault,
+    free_port,
+    make_cert,
+    nginx,
+    nginx_page,
+)
 
 TREE = {"a/x.txt": 3, "a/b/y.txt": 5, "top.txt": 7, "keep/k1.txt": 1, "keep/k2.txt": 2}
 
@@ -436,6 +446,68 @@ def test_auth_secrets_are_never_echoed() -> None:
         {"target": [{"name": "w", "kind": "http", "url": "https://h/", "auth": {"kind": "ntlm"}}]}
     )
     assert "auth" in unknown and "ntlm" not in unknown.split("auth", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("auth", {"kind": "bearer", "token": "t\u00f6k\u00e9n-SECRETVALUE"}),
+        ("auth", {"kind": "basic", "username": "ana", "password": "p\u00e4ss-SECRETVALUE"}),
+        ("auth", {"kind": "digest", "username": "ana", "password": "SECRETVALUE\n"}),
+        ("auth", {"kind": "digest", "username": "\u00e4na", "password": "SECRETVALUE"}),
+        ("headers", {"X-Api-Key": "v\u2603l-SECRETVALUE"}),
+        ("headers", {"X-Api-Key": "SECRETVALUE\r\nX-Injected: 1"}),
+        ("user_agent", "bot\u00e9"),
+        ("contact", "ops@\u00e9xample.org"),
+    ],
+)
+def test_what_goes_in_a_header_must_be_printable_ascii(key: str, value: Any) -> None:
+    # Before, a value outside ASCII failed every poll with a UnicodeEncodeError quoting it.
+    error = config_error(
+        {"target": [{"name": "w", "kind": "http", "url": "https://h/", key: value}]}
+    )
+    assert "must be printable ASCII" in error
+    assert "SECRETVALUE" not in error
+    with pytest.raises(ValidationError) as caught:  # built in code, not from a file
+        HttpTarget.model_validate({"name": "w", "kind": "http", "url": "https://h/", key: value})
+    assert "SECRETVALUE" not in str(caught.value)
+
+
+def test_a_basic_username_cannot_hold_a_colon() -> None:
+    auth = {"kind": "basic", "username": "a:b", "password": "x"}
+    error = config_error(
+        {"target": [{"name": "w", "kind": "http", "url": "https://h/", "auth": auth}]}
+    )
+    assert "target[0] (w).auth.username: must not hold ':'" in error
+
+
+def test_header_values_are_hidden_from_repr(
+    store: Store, server: AutoindexServer, clock: Clock, fake: FakeTiming
+) -> None:
+    headers = {"Authorization": "Token SECRET-1", "X-Api-Key": "SECRET-2"}
+    target = http_target(server.url, headers=headers)
+    for shown in (repr(target), str(target), repr(target.headers), str(target.model_dump())):
+        assert "SECRET" not in shown and "'Authorization': '***'" in shown
+    assert target.headers == headers  # the values themselves, as sent
+    assert poll(store, target, clock).status == "complete"
+    assert {r.headers["x-api-key"] for r in server.requests} == {"SECRET-2"}
+
+
+def test_an_international_host_is_kept_as_sent(
+    store: Store, server: AutoindexServer, clock: Clock, fake: FakeTiming, monkeypatch: Any
+) -> None:
+    # The server names itself in punycode in its redirects: they must compare equal.
+    target = http_target("http://b\u00fccher.invalid/drop/")
+    assert target.url == "http://xn--bcher-kva.invalid/drop/"
+    monkeypatch.setenv("HTTP_PROXY", server.origin)
+    monkeypatch.setenv("NO_PROXY", "")
+    server.redirect("keep", "http://xn--bcher-kva.invalid/drop/moved/")
+    items = [("k1.txt", False, 1, MTIME), ("k2.txt", False, 2, MTIME)]
+    page = nginx_page("/drop/moved/", items)
+    server.faults["/drop/moved/"] = Fault(200, None, {"Content-Type": "text/html"}, page)
+    result = poll(store, target, clock)
+    assert (result.status, result.failed_folders) == ("complete", [])
+    assert {"keep/k1.txt", "keep/k2.txt"} <= open_paths(store)
 
 
 def test_defaults_reach_only_the_targets_whose_kind_has_the_key(tmp_path: Path) -> None:
