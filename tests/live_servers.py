@@ -232,11 +232,20 @@ def scratch(prefix: str, *, keep: bool = False) -> Iterator[Path]:
             shutil.rmtree(base, ignore_errors=True)
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on right now and that this process has
+    not handed out before (the kernel may offer the same free port twice in a row, and one
+    server often takes several)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def program(name: str) -> str:
