@@ -26,11 +26,13 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,7 +79,15 @@ class Run:
     stderr: str = field(repr=False)
 
 
-def run(argv: Sequence[str], *, stdout: str = "capture", check: bool = True) -> Run:
+def run(
+    argv: Sequence[str],
+    *,
+    stdout: str = "capture",
+    check: bool = True,
+    prefix: Sequence[str] = (),
+    timeout: float | None = None,
+    env: dict[str, str] | None = None,
+) -> Run:
     """Run ``argv`` and measure it; ``stdout`` is "capture", "devnull" or a file path.
 
     Output goes to files, not pipes, so a child that prints megabytes never blocks while we
@@ -85,7 +95,9 @@ def run(argv: Sequence[str], *, stdout: str = "capture", check: bool = True) -> 
     ``os.wait4``. Peak RSS comes from GNU time's ``%M`` when ``/usr/bin/time`` exists: the
     ``ru_maxrss`` that ``wait4`` reports for a child is at least the RSS of the process that
     spawned it (Linux keeps the high-water mark of the pre-exec image), so from this script it
-    would read this script's own size for any child smaller than it.
+    would read this script's own size for any child smaller than it. ``prefix`` goes before
+    GNU time (``ip netns exec NS``), so ``%M`` is still the program's own. The child gets its
+    own session; past ``timeout`` seconds that group is killed.
     """
     with (
         tempfile.TemporaryFile() as out,
@@ -93,6 +105,7 @@ def run(argv: Sequence[str], *, stdout: str = "capture", check: bool = True) -> 
         tempfile.NamedTemporaryFile("r", suffix=".rss") as rss,
     ):
         wrapped = [GNU_TIME, "-f", "%M", "-o", rss.name, *argv] if GNU_TIME else list(argv)
+        wrapped = [*prefix, *wrapped]
         sink: BinaryIO | int
         if stdout == "capture":
             sink = out
@@ -102,8 +115,36 @@ def run(argv: Sequence[str], *, stdout: str = "capture", check: bool = True) -> 
             sink = open(stdout, "wb")
         stall0 = memory_stall_us()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(wrapped, stdin=subprocess.DEVNULL, stdout=sink, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(
+            wrapped,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=err,
+            start_new_session=True,
+            env=env,
+        )
+        killed: list[bool] = []
+
+        def kill() -> None:
+            killed.append(True)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the group this call started, by its id
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill) if timeout else None
+        if timer:
+            timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # a signal or ^C while waiting: leave no child running
+            kill()
+            os.waitpid(proc.pid, 0)
+            proc.returncode = -signal.SIGKILL
+            raise
+        finally:
+            if timer:
+                timer.cancel()
         seconds = time.perf_counter() - t0
         stall = (memory_stall_us() - stall0) / 1e6
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -116,13 +157,17 @@ def run(argv: Sequence[str], *, stdout: str = "capture", check: bool = True) -> 
             list(argv),
             seconds,
             # GNU time's %M and ru_maxrss are both in KiB on Linux
-            int(lines[-1]) * 1024 if GNU_TIME and lines else usage.ru_maxrss * 1024,
+            int(lines[-1]) * 1024
+            if GNU_TIME and lines and lines[-1].isdigit()
+            else usage.ru_maxrss * 1024,
             proc.returncode,
             usage.ru_utime + usage.ru_stime,
             stall,
             out.read().decode("utf-8", "surrogateescape"),
             err.read().decode("utf-8", "surrogateescape"),
         )
+    if killed:
+        raise RuntimeError(f"{' '.join(argv)} killed after {timeout:.0f} s")
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stderr[-4000:]}")
     return result

@@ -48,7 +48,6 @@ import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402
@@ -56,7 +55,7 @@ from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, BinaryIO  # noqa: E402
+from typing import Any  # noqa: E402
 
 from engine import (  # noqa: E402  (bench/engine.py: same measuring as the engine benchmark)
     GNU_TIME,
@@ -65,9 +64,9 @@ from engine import (  # noqa: E402  (bench/engine.py: same measuring as the engi
     Run,
     git_state,
     log,
-    memory_stall_us,
     monitor_exe,
 )
+from engine import run as engine_run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "bench"
@@ -147,84 +146,14 @@ def run(
     timeout: float = PROCESS_TIMEOUT,
     env: dict[str, str] | None = None,
 ) -> tuple[Run, float]:
-    """Run ``argv`` (under ``ip netns exec NETNS`` if given), measured as engine.run does.
-
-    GNU time wraps the program itself, inside the namespace, so ``%M`` is the program's peak
-    RSS. The process gets its own session; past ``timeout`` seconds that group is killed.
-    Returns the Run and the machine's average busy cores during it.
-    """
-    with (
-        tempfile.TemporaryFile() as out,
-        tempfile.TemporaryFile() as err,
-        tempfile.NamedTemporaryFile("r", suffix=".rss") as rss,
-    ):
-        wrapped = [GNU_TIME, "-f", "%M", "-o", rss.name, *argv] if GNU_TIME else list(argv)
-        if netns:
-            wrapped = ["ip", "netns", "exec", netns, *wrapped]
-        sink: BinaryIO | int
-        if stdout == "capture":
-            sink = out
-        elif stdout == "devnull":
-            sink = subprocess.DEVNULL
-        else:
-            sink = open(stdout, "wb")
-        stall0, (busy0, total0) = memory_stall_us(), busy_jiffies()
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            wrapped,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=err,
-            start_new_session=True,
-            env=env,
-        )
-        killed: list[bool] = []
-
-        def kill() -> None:
-            killed.append(True)
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # the group this call started, by its id
-            except ProcessLookupError:
-                pass
-
-        timer = threading.Timer(timeout, kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:  # a signal or ^C while waiting: leave no child running
-            kill()
-            os.waitpid(proc.pid, 0)
-            proc.returncode = -signal.SIGKILL
-            raise
-        finally:
-            timer.cancel()
-        seconds = time.perf_counter() - t0
-        busy1, total1 = busy_jiffies()
-        stall = (memory_stall_us() - stall0) / 1e6
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if sink not in (out, subprocess.DEVNULL):
-            sink.close()  # type: ignore[union-attr]
-        out.seek(0)
-        err.seek(0)
-        lines = rss.read().split()
-        result = Run(
-            list(argv),
-            seconds,
-            int(lines[-1]) * 1024
-            if GNU_TIME and lines and lines[-1].isdigit()
-            else usage.ru_maxrss * 1024,
-            proc.returncode,
-            usage.ru_utime + usage.ru_stime,
-            stall,
-            out.read().decode("utf-8", "surrogateescape"),
-            err.read().decode("utf-8", "surrogateescape"),
-        )
+    """``engine.run`` (under ``ip netns exec NETNS`` if given), and the machine's average
+    busy cores while it ran."""
+    busy0, total0 = busy_jiffies()
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    result = engine_run(argv, stdout=stdout, check=check, prefix=prefix, timeout=timeout, env=env)
+    busy1, total1 = busy_jiffies()
     cores = os.cpu_count() or 1
     busy = (busy1 - busy0) / (total1 - total0) * cores if total1 > total0 else 0.0
-    if killed:
-        raise RuntimeError(f"{' '.join(argv)} killed after {timeout:.0f} s")
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stderr[-4000:]}")
     return result, busy
 
 
