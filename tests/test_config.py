@@ -185,6 +185,12 @@ def test_defaults_field_values() -> None:
         "include": [],
         "exclude": [],
         "max_entries": 1_000_000,
+        "cron": None,
+        "jitter": "30s",
+        "notify_to": [],
+        "watch": [],
+        "down_after": 3,
+        "stale_after": None,
     }
 
 

@@ -24,18 +24,26 @@ from monitor.config import (
     TARGET_MODELS,
     BasicAuth,
     BearerAuth,
+    Daemon,
     Defaults,
     DigestAuth,
     HttpTarget,
     LocalTarget,
+    Notify,
     Settings,
+    Smtp,
     load_settings,
 )
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 README = EXAMPLE.parent / "README.md"
 # The example reads these with ${VAR:-default} or in commented-out lines.
-ENVIRON = {"MONITOR_DB_PASSWORD": "pw", "VENDOR_PASSWORD": "pw", "VENDOR_TOKEN": "tk"}
+ENVIRON = {
+    "MONITOR_DB_PASSWORD": "pw",
+    "VENDOR_PASSWORD": "pw",
+    "VENDOR_TOKEN": "tk",
+    "SMTP_PASSWORD": "pw",
+}
 # A table header, possibly commented out: `[defaults]`, `# [[target]]`.
 HEADER = re.compile(r"^(#\s*)?\[\[?([A-Za-z_][A-Za-z0-9_.]*)\]\]?\s*$")
 # A `key = value` line, possibly commented out, and not a comment that merely mentions `key`.
@@ -110,11 +118,20 @@ class Table:
     commented: bool
     settings: list[Setting] = field(default_factory=list)
 
+    @property
+    def parent(self) -> str | None:
+        return self.name.rpartition(".")[0] or None
+
     def value(self) -> dict[str, Any]:
         return {s.key: s.value for s in self.settings}
 
     def model(self) -> type[BaseModel]:
-        return pick(self.name, Settings, self.value()) if self.name else Settings
+        """The model of the table: ``[notify.smtp]`` is the ``smtp`` key of ``[notify]``'s."""
+        model: type[BaseModel] = Settings
+        parts = self.name.split(".") if self.name else []
+        for index, part in enumerate(parts):
+            model = pick(part, model, self.value() if index == len(parts) - 1 else {})
+        return model
 
 
 def read_tables(text: str) -> list[Table]:
@@ -136,16 +153,22 @@ def examples(model: type[BaseModel]) -> list[dict[str, Any]]:
     """Every table or inline table of the example that is a ``model``."""
     spot = TREE[model]
     if spot.parent is None:  # the top level; a table's name documents the key that holds it
-        return [TABLES[0].value(), {t.name: None for t in TABLES[1:]}]
-    if spot.parent is Settings:
-        return [t.value() for t in TABLES if t.model() is model]
-    return [
-        s.value
+        return [TABLES[0].value(), {t.name.split(".")[0]: None for t in TABLES[1:]}]
+    if spot.parent is Settings:  # with the keys of its sub-tables: [notify.smtp] is notify.smtp
+        return [
+            {**t.value(), **{c.name.split(".")[-1]: None for c in TABLES if c.parent == t.name}}
+            for t in TABLES
+            if t.model() is model
+        ]
+    inline = [
+        value
         for table in TABLES
         for s in table.settings
-        if s.key == spot.key and table.model() is spot.parent and isinstance(s.value, dict)
-        if pick(spot.key, spot.parent, s.value) is model
+        if s.key == spot.key and table.model() is spot.parent
+        for value in (s.value if isinstance(s.value, list) else [s.value])
+        if isinstance(value, dict) and pick(spot.key, spot.parent, value) is model
     ]
+    return inline + [t.value() for t in TABLES if "." in t.name and t.model() is model]
 
 
 def test_the_models_are_walked() -> None:
@@ -158,6 +181,10 @@ def test_the_models_are_walked() -> None:
         *(m.__name__ for m in TARGET_MODELS.values()),
         "BasicAuth",
         "DigestAuth",
+        "Daemon",
+        "Notify",
+        "Smtp",
+        "WatchRule",
         "BearerAuth",
     }
     assert ("LocalTarget", "every") in MODEL_KEYS  # inherited fields are included
@@ -178,6 +205,9 @@ def test_the_example_is_read_as_tables() -> None:
     ]
     assert [(t.name, t.model(), t.commented) for t in TABLES[1:]] == [
         ("defaults", Defaults, False),
+        ("daemon", Daemon, False),
+        ("notify", Notify, False),
+        ("notify.smtp", Smtp, True),
         ("target", LocalTarget, False),
         ("target", HttpTarget, True),
     ]
@@ -209,7 +239,9 @@ def test_every_documented_setting_is_a_real_key() -> None:
 def test_every_defaults_key_is_set_in_the_defaults_table() -> None:
     (table,) = (t for t in TABLES if t.name == "defaults")
     assert [s.key for s in table.settings] == documented_keys(Defaults)
-    assert not any(s.commented for s in table.settings)
+    # Only a key without a default value (unset means off) may be shown commented out.
+    unset = {k for k, info in Defaults.model_fields.items() if info.get_default() is None}
+    assert not any(s.commented for s in table.settings if s.key not in unset)
 
 
 # --- the example loads, and so does each commented line ----------------------------------------
@@ -266,12 +298,19 @@ def test_each_commented_example_is_valid_when_uncommented(
     path = tmp_path / EXAMPLE.name
     path.write_text(uncommented(table, setting), encoding="utf-8")
     settings = load_settings(path, environ=ENVIRON)
-    owner: BaseModel = settings.target(table.value()["name"]) if table.name else settings
-    key, value = setting.key, getattr(owner, setting.key)
+    owner: Any = settings
+    if table.name == "target":
+        owner = settings.target(table.value()["name"])
+    elif table.name:
+        for part in table.name.split("."):
+            owner = getattr(owner, part)
+    fields = type(owner).model_fields
+    key = next(name for name, info in fields.items() if (info.alias or name) == setting.key)
+    value = getattr(owner, key)
     info = type(owner).model_fields[key]
     default = None if info.is_required() else info.get_default(call_default_factory=True)
     assert key in owner.model_fields_set, "the line did not reach its table"
-    if table.name and key in Defaults.model_fields:
+    if table.name == "target" and key in Defaults.model_fields:
         assert value != getattr(settings.defaults, key), "an override that overrides nothing"
     elif default in (None, {}, []):
         assert info.is_required() or value != default, "an example that shows nothing"
@@ -299,4 +338,5 @@ def test_every_key_is_in_the_readme_reference(model: str, key: str) -> None:
     row = readme_row(spot.key)
     assert row, f"{spot.parent.__name__}.{spot.key} is missing from the README's table"
     assert re.search(rf"\b{re.escape(key)}\b", row), f"{model}.{key} is not in its row"
-    assert f'"{kind_of(spot.model)}"' in row, f"{model}'s kind is not in the row of {spot.key}"
+    kind = kind_of(spot.model)
+    assert kind is None or f'"{kind}"' in row, f"{model}'s kind is not in the row of {spot.key}"

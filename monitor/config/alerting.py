@@ -1,0 +1,156 @@
+"""Settings of the daemon and of alerts: ``[daemon]``, ``[notify]``, ``[notify.smtp]``, watch rules.
+
+Alerts are always recorded (in the outbox, with the snapshot that caused them); ``[notify]``
+says where they go. Without ``[notify.smtp]`` nor ``apprise`` URLs nothing is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
+
+from monitor.config.values import Duration, PositiveDuration, Size, _Secret, _Strict
+
+# A mailbox as written in an address header: local@domain, printable, no spaces or brackets.
+_ADDRESS = re.compile(r"[^\s@<>(),;:\"\[\]\\]+@[^\s@<>(),;:\"\[\]\\]+")
+_CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+_CRON_HINT = "expected 5 fields 'minute hour day month weekday', as in '*/15 8-18 * * mon-fri'"
+
+
+def _check_address(value: str) -> str:
+    if not _ADDRESS.fullmatch(value) or not value.isprintable():
+        raise ValueError(f"expected an email address like 'analyst@example.org', got {value!r}")
+    return value
+
+
+def _check_clock(value: object) -> time:
+    if isinstance(value, time):
+        return value
+    match = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"expected a time of day like '08:00', got {value!r}")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def check_cron(value: str) -> str:
+    """A crontab line of 5 fields, checked by the scheduler's own parser."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    if len(value.split()) != 5:
+        raise ValueError(f"{_CRON_HINT}, got {value!r}")
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{_CRON_HINT}: {exc}") from exc
+    return value
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    return value
+
+
+def _check_types(value: list[str]) -> list[str]:
+    """File types as extensions: ``"pdf"`` or ``".PDF"`` → ``"pdf"``."""
+    types = [t.strip().lstrip(".").lower() for t in value]
+    for given, clean in zip(value, types, strict=True):
+        if not clean or "/" in clean:
+            raise ValueError(f"a file type is an extension like 'pdf', got {given!r}")
+    return types
+
+
+Address = Annotated[str, AfterValidator(_check_address)]
+ClockTime = Annotated[time, BeforeValidator(_check_clock)]
+Cron = Annotated[str, AfterValidator(check_cron)]
+Regex = Annotated[str, AfterValidator(_check_regex)]
+FileTypes = Annotated[list[str], AfterValidator(_check_types)]
+
+
+class WatchRule(_Strict):
+    """New or changed files that deserve an alert at once, without waiting for their batch.
+
+    Every condition given must hold: ``glob`` (as include / exclude) or ``regex`` (searched in
+    the path), at least ``min_size`` bytes, one of ``types`` (extensions).
+    """
+
+    name: str = Field(min_length=1, max_length=100)
+    glob: str | None = None
+    regex: Regex | None = None
+    min_size: Size | None = None
+    types: FileTypes = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_condition(self) -> WatchRule:
+        if self.glob is None and self.regex is None and self.min_size is None and not self.types:
+            raise ValueError("a watch rule needs at least one of glob, regex, min_size, types")
+        return self
+
+
+class Smtp(_Secret):
+    """The mail server alerts are sent through."""
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    #: ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or ``none`` (port 25).
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    #: Log in when set (with ``password``, empty when unset).
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: PositiveDuration = timedelta(seconds=30)
+    verify_tls: bool = True
+
+    @property
+    def port_number(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
+class Notify(_Strict):
+    """Where alerts and the daily digest go."""
+
+    sender: Address = Field(default="monitor@localhost", alias="from")
+    to: list[Address] = Field(default_factory=list)
+    smtp: Smtp | None = None
+    #: Apprise URLs (chat, webhooks...): needs the ``apprise`` extra.
+    apprise: list[str] = Field(default_factory=list)
+    #: The web UI's address as analysts reach it; alerts link to it when set.
+    base_url: str | None = None
+    subject_prefix: str = "[monitor]"
+    digest: bool = True
+    #: When the daily digest of the day before is sent, in the configured time zone.
+    digest_at: ClockTime = time(8, 0)
+    #: A day without changes: one line (``line``), or no digest at all (``skip``).
+    digest_empty: Literal["line", "skip"] = "line"
+    #: Files listed in one alert before "and N more".
+    max_files: int = Field(default=50, ge=1, le=10_000)
+
+    model_config = ConfigDict(populate_by_name=True)  # merged with _Strict's
+
+
+class Daemon(_Strict):
+    """How ``monitor run`` schedules polls and sends alerts."""
+
+    #: Polls running at once, over all targets.
+    max_polls: int = Field(default=4, ge=1, le=256)
+    #: How long a stop waits for the polls in flight before abandoning them.
+    grace: Duration = timedelta(seconds=30)
+    #: Longest wait between polls of a failing target (it backs off from its interval).
+    backoff_max: PositiveDuration = timedelta(hours=6)
+    #: How often the outbox is checked for alerts to send.
+    send_every: PositiveDuration = timedelta(seconds=30)
+    #: Tries to send one alert before it is given up (each one logged).
+    send_retries: int = Field(default=10, ge=0, le=1000)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
