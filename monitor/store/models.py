@@ -150,3 +150,9 @@ class Alert(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_type=Text)
+    #: Not tried again before this time: a failed try backs off, a try in progress holds it.
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: JSON list of the channels that delivered it already (a retry skips them).
+    delivered: str | None = Field(default=None, sa_type=Text)
+    #: Set when the tries ran out: the alert stays in the table, unsent.
+    gave_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
