@@ -20,7 +20,30 @@ digest; times are ISO 8601 strings with offset, sizes in bytes):
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypedDict
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Table, func, insert, select
+
+from monitor.config import TargetConfig, WatchRule
+from monitor.output import human_duration, iso, to_json
+from monitor.report import UrlFor
+from monitor.sources.local import GlobSet
+from monitor.store.queries import (
+    TABLES,
+    HasEntryState,
+    batch_files,
+    batch_t,
+    get_batch,
+    snapshot_t,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UTC_ZONE = ZoneInfo("UTC")
 
 AlertKind = Literal["batch_settled", "watch", "down", "recovered", "suspect", "stale", "digest"]
 ALERT_KINDS: tuple[AlertKind, ...] = (
@@ -142,3 +165,290 @@ class DigestPayload(TypedDict):
     end: str
     targets: list[DigestTarget]
     empty: bool  # no target changed, failed or opened a batch that day
+
+
+# --- writing alerts (inside the poll's transaction) ---------------------------------------------
+
+#: Files a payload names at most; the renderer cuts further at ``[notify] max_files``.
+MAX_ITEMS = 1000
+
+log = logging.getLogger(__name__)
+alert_t: Table = TABLES["alert"]
+
+
+def insert_alert(
+    conn: Connection,
+    *,
+    kind: AlertKind,
+    key: str,
+    payload: Mapping[str, Any],
+    now: datetime,
+    target_id: int | None = None,
+    snapshot_id: int | None = None,
+    batch_id: int | None = None,
+) -> int | None:
+    """Write one alert unless one with ``key`` exists; return its id (None: it existed)."""
+    if conn.execute(select(alert_t.c.id).where(alert_t.c.key == key)).first() is not None:
+        return None
+    result = conn.execute(
+        insert(alert_t).values(
+            key=key,
+            kind=kind,
+            target_id=target_id,
+            snapshot_id=snapshot_id,
+            batch_id=batch_id,
+            created_at=now,
+            payload=to_json(dict(payload)),
+        )
+    )
+    alert_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    log.info("alert %d: %s %s", alert_id, kind, key)
+    return alert_id
+
+
+def file_item(entry: HasEntryState, change: str, url_for: UrlFor) -> FileItem:
+    return {
+        "path": entry.path,
+        "size": entry.size,
+        "mtime": iso(_moment(entry.mtime_ns), _UTC_ZONE),
+        "change": change,
+        "url": url_for(entry.path),
+    }
+
+
+def _moment(mtime_ns: int | None) -> datetime | None:
+    if mtime_ns is None:
+        return None
+    return _EPOCH + timedelta(microseconds=mtime_ns // 1000)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _biggest(items: list[FileItem]) -> tuple[list[FileItem], int]:
+    items.sort(key=lambda i: (-(i["size"] or 0), i["path"]))
+    return items[:MAX_ITEMS], max(0, len(items) - MAX_ITEMS)
+
+
+def matches(rule: WatchRule, entry: HasEntryState) -> bool:
+    """Whether a file meets every condition ``rule`` gives."""
+    path = entry.path
+    if rule.glob is not None:
+        globs = GlobSet.from_patterns([rule.glob], setting=f"watch rule {rule.name!r}")
+        if not globs.matches(path, is_dir=False):
+            return False
+    if rule.regex is not None and re.search(rule.regex, path) is None:
+        return False
+    if rule.min_size is not None and (entry.size is None or entry.size < rule.min_size):
+        return False
+    name = path.rpartition("/")[2].lower()
+    return not rule.types or any(name.endswith("." + t) for t in rule.types)
+
+
+def watch_hits(
+    conn: Connection,
+    *,
+    target: TargetConfig,
+    target_id: int,
+    snapshot_id: int,
+    arrivals: Sequence[tuple[HasEntryState, str]],
+    url_for: UrlFor,
+    now: datetime,
+) -> list[int]:
+    """One ``watch`` alert per rule that new or modified files of this snapshot meet."""
+    ids: list[int] = []
+    for rule in target.watch:
+        hits = [file_item(e, change, url_for) for e, change in arrivals if matches(rule, e)]
+        if not hits:
+            continue
+        items, more = _biggest(hits)
+        payload: WatchPayload = {
+            "target": target.name,
+            "rule": rule.name,
+            "snapshot": snapshot_id,
+            "at": _stamp(now),
+            "items": items,
+            "more": more,
+        }
+        key = f"watch:{snapshot_id}:{rule.name}"
+        alert_id = insert_alert(
+            conn, kind="watch", key=key, payload=payload, now=now,
+            target_id=target_id, snapshot_id=snapshot_id,
+        )  # fmt: skip
+        ids += [alert_id] if alert_id is not None else []
+    return ids
+
+
+def batches_settled(
+    conn: Connection,
+    *,
+    target: TargetConfig,
+    snapshot_id: int,
+    batch_ids: Iterable[int],
+    url_for: UrlFor,
+    now: datetime,
+) -> list[int]:
+    """One ``batch_settled`` alert per batch this snapshot settled."""
+    ids: list[int] = []
+    for batch_id in batch_ids:
+        batch = get_batch(conn, batch_id)
+        files = [file_item(v, f.change, url_for) for f, v in batch_files(conn, batch_id)]
+        items, more = _biggest(files)
+        payload: BatchPayload = {
+            "target": target.name,
+            "batch": batch_id,
+            "folder": batch.folder,
+            "files": batch.files,
+            "bytes": batch.total_bytes,
+            "opened_at": _stamp(batch.opened_at),
+            "settled_at": _stamp(batch.settled_at or now),
+            "review": batch.review,
+            "items": items,
+            "more": more,
+        }
+        alert_id = insert_alert(
+            conn, kind="batch_settled", key=f"batch:{batch_id}", payload=payload, now=now,
+            target_id=batch.target_id, snapshot_id=snapshot_id, batch_id=batch_id,
+        )  # fmt: skip
+        ids += [alert_id] if alert_id is not None else []
+    return ids
+
+
+def suspect_held(
+    conn: Connection,
+    *,
+    target: TargetConfig,
+    target_id: int,
+    snapshot_id: int,
+    removed: int,
+    files_before: int,
+    reason: str,
+    now: datetime,
+) -> int | None:
+    payload: SuspectPayload = {
+        "target": target.name,
+        "snapshot": snapshot_id,
+        "at": _stamp(now),
+        "removed": removed,
+        "files_before": files_before,
+        "reason": reason,
+    }
+    return insert_alert(
+        conn, kind="suspect", key=f"suspect:{snapshot_id}", payload=payload, now=now,
+        target_id=target_id, snapshot_id=snapshot_id,
+    )  # fmt: skip
+
+
+def _failure_streak(conn: Connection, target_id: int, upto: int) -> list[tuple[int, datetime]]:
+    """The failed snapshots just before and including ``upto``, since the last that was not."""
+    last_good = conn.execute(
+        select(func.max(snapshot_t.c.id)).where(
+            snapshot_t.c.target_id == target_id,
+            snapshot_t.c.id <= upto,
+            snapshot_t.c.status != "failed",
+        )
+    ).scalar_one()
+    rows = conn.execute(
+        select(snapshot_t.c.id, snapshot_t.c.started_at)
+        .where(
+            snapshot_t.c.target_id == target_id,
+            snapshot_t.c.id <= upto,
+            snapshot_t.c.id > (last_good or 0),
+        )
+        .order_by(snapshot_t.c.id)
+    )
+    return [(int(r.id), r.started_at) for r in rows]
+
+
+def poll_failed(
+    conn: Connection,
+    *,
+    target: TargetConfig,
+    target_id: int,
+    snapshot_id: int,
+    error: str,
+    now: datetime,
+) -> int | None:
+    """A ``down`` alert when this failed poll makes ``down_after`` failures in a row."""
+    streak = _failure_streak(conn, target_id, snapshot_id)
+    if len(streak) < target.down_after:
+        return None
+    first, since = streak[0]
+    payload: DownPayload = {
+        "target": target.name,
+        "snapshot": snapshot_id,
+        "failures": len(streak),
+        "since": _stamp(since),
+        "error": error,
+    }
+    return insert_alert(
+        conn, kind="down", key=f"down:{target_id}:{first}", payload=payload, now=now,
+        target_id=target_id, snapshot_id=snapshot_id,
+    )  # fmt: skip
+
+
+def poll_succeeded(
+    conn: Connection, *, target: TargetConfig, target_id: int, snapshot_id: int, now: datetime
+) -> int | None:
+    """A ``recovered`` alert when the failures just before this poll had raised ``down``."""
+    streak = _failure_streak(conn, target_id, snapshot_id - 1)
+    if not streak:
+        return None
+    first, since = streak[0]
+    down = conn.execute(
+        select(alert_t.c.id).where(alert_t.c.key == f"down:{target_id}:{first}")
+    ).first()
+    if down is None:
+        return None
+    payload: RecoveredPayload = {
+        "target": target.name,
+        "snapshot": snapshot_id,
+        "failures": len(streak),
+        "down_since": _stamp(since),
+        "at": _stamp(now),
+    }
+    return insert_alert(
+        conn, kind="recovered", key=f"recovered:{target_id}:{first}", payload=payload, now=now,
+        target_id=target_id, snapshot_id=snapshot_id,
+    )  # fmt: skip
+
+
+def check_stale(
+    conn: Connection, *, target: TargetConfig, target_id: int, snapshot_id: int, now: datetime
+) -> int | None:
+    """A ``stale`` alert once per quiet spell longer than ``stale_after``.
+
+    The spell starts at the last arrival (a batch's last change) or, when nothing ever
+    arrived, at the target's first applied snapshot.
+    """
+    if target.stale_after is None:
+        return None
+    last = conn.execute(
+        select(func.max(batch_t.c.last_change_at)).where(batch_t.c.target_id == target_id)
+    ).scalar_one()
+    since = last
+    if since is None:
+        since = conn.execute(
+            select(func.min(snapshot_t.c.started_at)).where(
+                snapshot_t.c.target_id == target_id, snapshot_t.c.applied.is_(True)
+            )
+        ).scalar_one()
+    if since is None or now - _aware(since) < target.stale_after:
+        return None
+    payload: StalePayload = {
+        "target": target.name,
+        "snapshot": snapshot_id,
+        "last_arrival": None if last is None else _stamp(_aware(last)),
+        "quiet_for": human_duration(target.stale_after),
+    }
+    key = f"stale:{target_id}:{_stamp(_aware(since))}"
+    return insert_alert(
+        conn, kind="stale", key=key, payload=payload, now=now,
+        target_id=target_id, snapshot_id=snapshot_id,
+    )  # fmt: skip
+
+
+def _aware(moment: datetime) -> datetime:
+    """Aggregates (max, min) skip the column type's conversion on SQLite: naive means UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

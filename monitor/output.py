@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -64,6 +64,17 @@ def human_size(size: int | None) -> str:
             return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def human_duration(value: timedelta) -> str:
+    """``"7d"``, ``"36h"``, ``"1h30m"``, ``"45s"``: the largest units that say it exactly."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 def iso(moment: datetime | None, zone: ZoneInfo) -> str | None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from monitor import alerts
 from monitor.batches import Arrival, record_arrivals, settle_batches
 from monitor.config import TargetConfig
 from monitor.diff import PollChanges, compare, is_suspect
@@ -115,6 +116,9 @@ def record_poll(
             sid = _insert_snapshot(
                 conn, tid, started=started, now=now, status="failed", error=error
             )
+            alerts.poll_failed(
+                conn, target=target, target_id=tid, snapshot_id=sid, error=error or "", now=now
+            )
             return PollResult(target.name, sid, "failed", error=error)
         listing = _sanitized(listing, target.name)
         current = current_versions(conn, tid)
@@ -149,6 +153,8 @@ def record_poll(
         result.failed_folders = list(listing.failed_folders)
         result.confirmed = confirmed
         _update_counts(conn, sid, result)
+        alerts.poll_succeeded(conn, target=target, target_id=tid, snapshot_id=sid, now=now)
+        alerts.check_stale(conn, target=target, target_id=tid, snapshot_id=sid, now=now)
         return result
 
 
@@ -297,6 +303,10 @@ def _hold(
         failed_folders=list(listing.failed_folders),
     )
     _update_counts(conn, sid, result)
+    alerts.suspect_held(
+        conn, target=target, target_id=tid, snapshot_id=sid, removed=lost,
+        files_before=files_before, reason=error, now=now,
+    )  # fmt: skip
     return result
 
 
@@ -351,6 +361,16 @@ def _apply(
     )
     settled = settle_batches(
         conn, target_id=tid, snapshot_id=sid, settle=target.settle, now=now, failed=failed or []
+    )
+    url_for = make_source(target).url_for
+    arrived = [(e, kinds[e.path]) for e in new_entries if e.type == "file" and e.path in kinds]
+    if not baseline:
+        alerts.watch_hits(
+            conn, target=target, target_id=tid, snapshot_id=sid, arrivals=arrived,
+            url_for=url_for, now=now,
+        )  # fmt: skip
+    alerts.batches_settled(
+        conn, target=target, snapshot_id=sid, batch_ids=settled, url_for=url_for, now=now
     )
     state = _state_counts(current, changes)
     return PollResult(
