@@ -20,6 +20,7 @@ digest; times are ISO 8601 strings with offset, sizes in bytes):
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -231,13 +232,16 @@ def _biggest(items: list[FileItem]) -> tuple[list[FileItem], int]:
     return items[:MAX_ITEMS], max(0, len(items) - MAX_ITEMS)
 
 
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str) -> GlobSet:
+    return GlobSet.from_patterns([pattern], setting=f"watch rule glob {pattern!r}")
+
+
 def matches(rule: WatchRule, entry: HasEntryState) -> bool:
     """Whether a file meets every condition ``rule`` gives."""
     path = entry.path
-    if rule.glob is not None:
-        globs = GlobSet.from_patterns([rule.glob], setting=f"watch rule {rule.name!r}")
-        if not globs.matches(path, is_dir=False):
-            return False
+    if rule.glob is not None and not _glob(rule.glob).matches(path, is_dir=False):
+        return False
     if rule.regex is not None and re.search(rule.regex, path) is None:
         return False
     if rule.min_size is not None and (entry.size is None or entry.size < rule.min_size):

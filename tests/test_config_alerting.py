@@ -50,6 +50,8 @@ def test_watch_rules_are_checked(tmp_path: Path) -> None:
     assert "target[0] (t).watch[0]: a watch rule needs at least one of" in message
     message = load_error(tmp_path, TARGET + 'watch = [{ name = "r", regex = "(" }]\n')
     assert "target[0] (t).watch[0].regex: not a valid regular expression" in message
+    message = load_error(tmp_path, TARGET + 'watch = [{ name = "r", glob = "/" }]\n')
+    assert "target[0] (t).watch[0].glob: glob pattern '/' is empty" in message
     message = load_error(tmp_path, TARGET + 'watch = [{ name = "r", types = ["a/b"] }]\n')
     assert "a file type is an extension like 'pdf'" in message
 

@@ -63,6 +63,17 @@ def _check_regex(value: str) -> str:
     return value
 
 
+def _check_glob(value: str) -> str:
+    from monitor.errors import ConfigError
+    from monitor.sources.local import GlobSet  # imports the config: only when one is checked
+
+    try:
+        GlobSet.from_patterns([value], setting="glob")
+    except ConfigError as exc:
+        raise ValueError(exc.message) from exc
+    return value
+
+
 def _check_types(value: list[str]) -> list[str]:
     """File types as extensions: ``"pdf"`` or ``".PDF"`` → ``"pdf"``."""
     types = [t.strip().lstrip(".").lower() for t in value]
@@ -76,6 +87,7 @@ Address = Annotated[str, AfterValidator(_check_address)]
 ClockTime = Annotated[time, BeforeValidator(_check_clock)]
 Cron = Annotated[str, AfterValidator(check_cron)]
 Regex = Annotated[str, AfterValidator(_check_regex)]
+Glob = Annotated[str, AfterValidator(_check_glob)]
 FileTypes = Annotated[list[str], AfterValidator(_check_types)]
 
 
@@ -87,7 +99,7 @@ class WatchRule(_Strict):
     """
 
     name: str = Field(min_length=1, max_length=100)
-    glob: str | None = None
+    glob: Glob | None = None
     regex: Regex | None = None
     min_size: Size | None = None
     types: FileTypes = Field(default_factory=list)
