@@ -1,0 +1,233 @@
+"""Draining the outbox: every due alert, oldest first, to every configured channel.
+
+An alert row is written by the poll that caused it, in the poll's own transaction. Delivery:
+
+1. **Claim** (one small transaction): ``attempts + 1`` and ``next_attempt_at = now + CLAIM_FOR``,
+   only if the row is still due. The update is atomic, so two workers on one database never
+   send the same alert at once; a process that dies mid-send leaves a claim that expires.
+2. **Send** on each configured channel not yet in ``alert.delivered`` (``email``,
+   ``apprise:<hash>``), outside any transaction.
+3. **Mark** right after each successful send (its own small transaction): the channel joins
+   ``delivered``; once every channel has delivered, ``sent_at`` is set.
+4. On a failure: ``last_error`` and ``next_attempt_at = now + backoff`` (exponential from
+   :data:`BACKOFF_FIRST`, capped at :data:`BACKOFF_MAX`, with jitter). After
+   ``1 + [daemon] send_retries`` tries the alert is given up (``gave_up_at``): logged, kept.
+
+Exactly once: an alert (per channel) is marked only after its send succeeded, and a marked
+channel is never sent again. The one window left is a crash between a successful send and its
+mark: then the alert is sent once more after the claim expires (restart included), with the
+same Message-ID, so mail clients and servers can recognise the duplicate.
+
+Without any channel configured nothing is sent and nothing is marked: alerts wait.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, or_, select, update
+from sqlmodel import SQLModel
+
+from monitor.config import Settings
+from monitor.errors import NotifyError
+from monitor.notify.base import Channel, configured_channels
+from monitor.notify.render import render_alert
+from monitor.store import Store
+from monitor.store.models import Alert
+
+log = logging.getLogger(__name__)
+
+alert_t: Table = SQLModel.metadata.tables["alert"]
+
+#: How long a try may take before another worker (or this one, restarted) may try again.
+CLAIM_FOR = timedelta(minutes=5)
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+#: Alerts handled in one call at most (the rest wait for the next call).
+BATCH_LIMIT = 200
+
+
+@dataclass
+class DeliveryReport:
+    """What one :func:`deliver_due` call did (alert ids)."""
+
+    channels: list[str]
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    gave_up: list[int] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[int]:
+        return self.retrying + self.gave_up
+
+
+@dataclass(frozen=True)
+class _Due:
+    id: int
+    key: str
+    kind: str
+    payload: str
+    attempts: int
+    delivered: frozenset[str]
+
+
+def backoff(attempts: int, *, jitter: float) -> timedelta:
+    """The wait after the ``attempts``-th failed try; ``jitter`` in [0, 1) scales it by 0.5-1."""
+    doublings = max(0, min(attempts - 1, 30))
+    base = min(BACKOFF_FIRST * (1 << doublings), BACKOFF_MAX)
+    return base * (0.5 + jitter / 2)
+
+
+async def deliver_due(
+    store: Store,
+    settings: Settings,
+    *,
+    now: datetime,
+    only: Collection[int] | None = None,
+    channels: Sequence[Channel] | None = None,
+    jitter: Callable[[], float] = random.random,
+) -> DeliveryReport:
+    """Send every due unsent alert (oldest first) on every configured channel; see the module.
+
+    ``now`` is the clock (aware); ``only`` limits it to these alert ids; ``channels``
+    replaces the configured ones. Raises only :class:`~monitor.errors.StoreError`: delivery
+    failures are recorded on the rows and in the report.
+    """
+    if channels is None:
+        channels = configured_channels(settings.notify)
+    report = DeliveryReport(channels=[c.name for c in channels])
+    if not channels:
+        return report
+    with store.read() as conn:
+        due = _due_ids(conn, now, only)
+    for alert_id in due:
+        alert = _claim(store, alert_id, now)
+        if alert is not None:
+            await _deliver(store, settings, alert, channels, now, report, jitter())
+    return report
+
+
+def _due_ids(conn: Connection, now: datetime, only: Collection[int] | None) -> list[int]:
+    stmt = select(alert_t.c.id).where(_is_due(now)).order_by(alert_t.c.id).limit(BATCH_LIMIT)
+    if only is not None:
+        stmt = stmt.where(alert_t.c.id.in_(list(only)))
+    return [int(i) for i in conn.execute(stmt).scalars()]
+
+
+def _is_due(now: datetime) -> Any:
+    c = alert_t.c
+    return (
+        c.sent_at.is_(None)
+        & c.gave_up_at.is_(None)
+        & or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)
+    )
+
+
+def _claim(store: Store, alert_id: int, now: datetime) -> _Due | None:
+    """Take the alert for one try, unless someone else did or it is no longer due."""
+    c = alert_t.c
+    with store.write() as conn:
+        claimed = conn.execute(
+            update(alert_t)
+            .where(c.id == alert_id, _is_due(now))
+            .values(attempts=c.attempts + 1, next_attempt_at=now + CLAIM_FOR)
+        )
+        if claimed.rowcount != 1:
+            return None
+        row = conn.execute(
+            select(c.key, c.kind, c.payload, c.attempts, c.delivered).where(c.id == alert_id)
+        ).one()
+    done = frozenset(json.loads(row.delivered)) if row.delivered else frozenset()
+    return _Due(alert_id, row.key, row.kind, row.payload, row.attempts, done)
+
+
+async def _deliver(
+    store: Store,
+    settings: Settings,
+    alert: _Due,
+    channels: Sequence[Channel],
+    now: datetime,
+    report: DeliveryReport,
+    jitter: float,
+) -> None:
+    try:
+        payload = json.loads(alert.payload)
+        message = render_alert(alert.kind, payload, settings, alert_id=alert.id, key=alert.key)
+    except (NotifyError, ValueError) as exc:
+        _failed(store, settings, alert, str(exc), now, report, jitter)
+        return
+    message = replace(message, date=now)
+    done, errors, marked_sent = set(alert.delivered), [], False
+    for channel in channels:
+        if channel.name in done:
+            continue
+        try:
+            await channel.send(message)
+        except NotifyError as exc:
+            errors.append(f"{channel.name}: {exc}")
+            continue
+        done.add(channel.name)
+        marked_sent = all(c.name in done for c in channels)
+        _mark(store, alert.id, done, sent_at=now if marked_sent else None)
+    if errors:
+        _failed(store, settings, alert, "; ".join(errors), now, report, jitter)
+        return
+    if not marked_sent:  # every channel had delivered it before this try
+        _mark(store, alert.id, done, sent_at=now)
+    log.info("alert %s (%s) sent: %s", alert.id, alert.kind, message.subject)
+    report.sent.append(alert.id)
+
+
+def _mark(store: Store, alert_id: int, done: set[str], *, sent_at: datetime | None) -> None:
+    values: dict[str, Any] = {"delivered": json.dumps(sorted(done))}
+    if sent_at is not None:
+        values |= {"sent_at": sent_at, "next_attempt_at": None, "last_error": None}
+    with store.write() as conn:
+        conn.execute(update(alert_t).where(alert_t.c.id == alert_id).values(**values))
+
+
+def _failed(
+    store: Store,
+    settings: Settings,
+    alert: _Due,
+    error: str,
+    now: datetime,
+    report: DeliveryReport,
+    jitter: float,
+) -> None:
+    values: dict[str, Any] = {"last_error": error}
+    if alert.attempts > settings.daemon.send_retries:
+        values |= {"gave_up_at": now, "next_attempt_at": None}
+        log.error(
+            "alert %s (%s) given up after %s tries: %s", alert.id, alert.kind, alert.attempts, error
+        )
+        report.gave_up.append(alert.id)
+    else:
+        values["next_attempt_at"] = now + backoff(alert.attempts, jitter=jitter)
+        log.warning("alert %s (%s) try %s failed: %s", alert.id, alert.kind, alert.attempts, error)
+        report.retrying.append(alert.id)
+    report.errors[alert.id] = error
+    with store.write() as conn:
+        conn.execute(update(alert_t).where(alert_t.c.id == alert.id).values(**values))
+
+
+def list_alerts(
+    conn: Connection, *, pending: bool = False, limit: int | None = None
+) -> list[Alert]:
+    """The outbox, newest first; ``pending``: only alerts neither sent nor given up."""
+    stmt = select(alert_t).order_by(alert_t.c.id.desc()).limit(limit)
+    if pending:
+        stmt = stmt.where(alert_t.c.sent_at.is_(None), alert_t.c.gave_up_at.is_(None))
+    return [Alert.model_validate(dict(row._mapping)) for row in conn.execute(stmt)]
+
+
+def get_alert(conn: Connection, alert_id: int) -> Alert | None:
+    row = conn.execute(select(alert_t).where(alert_t.c.id == alert_id)).first()
+    return None if row is None else Alert.model_validate(dict(row._mapping))
