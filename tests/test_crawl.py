@@ -17,6 +17,7 @@ from monitor.crawl import (
     NO_RULES,
     BoundedBody,
     ClientOptions,
+    Clients,
     CrawlLimits,
     CrawlResult,
     CrawlStats,
@@ -709,13 +710,14 @@ def test_max_entries_cuts_the_crawl(server: AutoindexServer) -> None:
 def test_no_folder_is_queued_past_max_entries() -> None:
     # A page of 1,000 subfolders under a cap of 100: none waits in the queue to be dropped.
     async def go() -> Walk:
-        async with httpx.AsyncClient() as client:
+        limits = CrawlLimits(max_entries=100)
+        async with Clients(limits, ClientOptions(), CrawlStats()) as clients:
             walk = Walk(
-                client,
+                clients,
                 CrawlStats(),
                 "http://h.example/drop/",
                 PARSE,
-                limits=CrawlLimits(max_entries=100),
+                limits=limits,
                 rules=NO_RULES,
                 timing=FakeTiming().timing,
             )

@@ -1,10 +1,10 @@
 """The crawl: a polite, bounded-concurrency walk of the listing pages under one HTTP root.
 
 :func:`crawl` lists a root URL and every folder under it (with ``max_depth = 0``, only the
-root). It opens one :class:`httpx.AsyncClient` (``concurrency`` connections, kept alive) shared by
-``concurrency`` workers that take folders from one queue. A page is turned into items by the
-``parse`` function they are given (an http source hands in the listings package); the crawl
-knows page formats only by name (see "Format" below).
+root). ``concurrency`` workers take folders from one queue, each with its own
+:class:`httpx.AsyncClient` of one kept-alive connection (:class:`Clients`; they share auth and
+cookies). A page is turned into items by the ``parse`` function they are given (an http source
+hands in the listings package); the crawl knows page formats only by name (see "Format").
 
 Scope lock (:class:`Scope`): every URL requested, link or redirect hop, has the root's scheme,
 host (in punycode) and port, no query string, fragment or credentials, and a path that, read
@@ -72,7 +72,7 @@ are the public surface.
 from __future__ import annotations
 
 from monitor.crawl.body import DISCARD_LIMIT, BoundedBody
-from monitor.crawl.fetch import open_client
+from monitor.crawl.fetch import Clients, open_client
 from monitor.crawl.options import NO_RULES, ClientOptions, CrawlLimits, ParsePage, Timing
 from monitor.crawl.pacing import BACKOFF_BASE, BACKOFF_CAP, Pacer, http_date, retry_after
 from monitor.crawl.reasons import connect_reason, seconds_text, shown, size_text, status_reason
@@ -90,6 +90,7 @@ __all__ = [
     "BoundedBody",
     "CachedPage",
     "ClientOptions",
+    "Clients",
     "CrawlLimits",
     "CrawlResult",
     "CrawlStats",

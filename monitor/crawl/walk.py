@@ -24,7 +24,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from monitor.crawl.fetch import Fetcher, Response, open_client
+from monitor.crawl.fetch import Clients, Fetcher, Response
 from monitor.crawl.options import NO_RULES, ClientOptions, CrawlLimits, ParsePage, Timing
 from monitor.crawl.reasons import shown, status_reason
 from monitor.crawl.results import CachedPage, CrawlResult, CrawlStats, PageCache
@@ -96,7 +96,7 @@ class Walk:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        clients: Clients,
         stats: CrawlStats,
         root: str,
         parse: ParsePage,
@@ -107,7 +107,7 @@ class Walk:
         cache: PageCache | None = None,
         progress: ProgressCallback | None = None,
     ) -> None:
-        self.stats, self.root, self.parse = stats, root, parse
+        self.clients, self.stats, self.root, self.parse = clients, stats, root, parse
         self.limits, self.rules, self.progress = limits, rules, progress
         self.scope = Scope.of(root)
         self.old_cache: dict[str, CachedPage] = dict(cache or {})
@@ -122,14 +122,14 @@ class Walk:
         self.root_format: str | None = None
         self.queue: asyncio.Queue[Folder] = asyncio.Queue()
         self.capped = False
-        self.fetcher = Fetcher(client, stats, limits=limits, timing=timing, cache=self.old_cache)
+        self.fetcher = Fetcher(stats, limits=limits, timing=timing, cache=self.old_cache)
         self._next_report = PROGRESS_EVERY
 
     async def run(self) -> CrawlResult:
         root = Folder("", None, 0, "", self.root)
         self.claimed[""] = root
         try:
-            listed = await self._list(root, self.root, hold=False)
+            listed = await self._list(self.clients.client(0), root, self.root, hold=False)
         except FolderFailed as exc:
             raise RootUnavailable(f"cannot list {self.root}: {exc.reason}") from exc
         assert listed is not None  # the root is never held
@@ -149,7 +149,10 @@ class Walk:
     async def _drain(self) -> None:
         """Run the workers until the queue is done; a worker's unexpected error is raised."""
         joined = asyncio.create_task(self.queue.join())
-        workers = [asyncio.create_task(self._work()) for _ in range(self.limits.concurrency)]
+        workers = [
+            asyncio.create_task(self._work(self.clients.client(worker)))
+            for worker in range(self.limits.concurrency)
+        ]
         try:
             done, _ = await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -159,16 +162,16 @@ class Walk:
         for task in done:
             task.result()
 
-    async def _work(self) -> None:
+    async def _work(self, client: httpx.AsyncClient) -> None:
         while True:
             folder = await self.queue.get()
             try:
                 if not self.capped:
-                    await self._visit(folder)
+                    await self._visit(client, folder)
             finally:
                 self.queue.task_done()
 
-    async def _visit(self, folder: Folder) -> None:
+    async def _visit(self, client: httpx.AsyncClient, folder: Folder) -> None:
         held = self.held.pop(folder.key, None)
         try:
             if held is not None:  # reached by redirects already: listed here, not requested
@@ -176,7 +179,7 @@ class Walk:
                 self._lose(held.folders, held.url)
                 page, url, key = held.page, held.url, folder.key
             else:
-                listed = await self._list(folder, folder.request_url())
+                listed = await self._list(client, folder, folder.request_url())
                 if listed is None:
                     return
                 page, url, key = listed
@@ -275,7 +278,7 @@ class Walk:
             self.queue.task_done()
 
     async def _list(
-        self, folder: Folder, url: str, *, hold: bool = True
+        self, client: httpx.AsyncClient, folder: Folder, url: str, *, hold: bool = True
     ) -> tuple[Page, str, str] | None:
         """The page of one folder, following redirects within scope; FolderFailed if none.
 
@@ -292,7 +295,7 @@ class Walk:
             spelling = key + "/" if urlsplit(url).path.endswith("/") else key
             target = self.moved.get(spelling)
             if target is None:
-                response = await self.fetcher.get(url, folder.path)
+                response = await self.fetcher.get(client, url, folder.path)
                 if response.status not in _REDIRECTS:
                     return self._listed(folder, response, url, hold=hold)
                 target = self.moved[spelling] = self._redirect(response, url, folder)
@@ -379,9 +382,9 @@ async def crawl(
 ) -> CrawlResult:
     """List ``root`` (a URL ending in ``/``) and every folder under it; see the package doc."""
     stats = CrawlStats()
-    async with open_client(limits, options, stats) as client:
+    async with Clients(limits, options, stats) as clients:
         walk = Walk(
-            client,
+            clients,
             stats,
             root,
             parse,
