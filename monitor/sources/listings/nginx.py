@@ -6,7 +6,11 @@ HTML (``format "nginx"``)::
     <a href="deep/">deep/</a>                      12-Sep-2026 12:12                   -
     <a href="plain.txt">plain.txt</a>              13-Nov-2026 09:15                1234
 
-The link text is cut at 50 characters (``..&gt;``); names come from the href. Times are to
+The link text is cut at 50 characters (``..&gt;``); names come from the href. A page in
+exactly the layout nginx writes is read line by line with regular expressions
+(:func:`parse_html_exact`); any other (a line that differs in any way, markup nginx does not
+write) goes through the HTML parser (:func:`parse_html_tree`), which gives the same items for
+every page the first reads. Times are to
 the minute, in UTC, or with ``autoindex_localtime on`` in the server's local time — computed
 by adding the offset in force when the page was rendered to every time (not the offset at the
 file's time). So times are read with the offset of :attr:`PageInput.zone` at
@@ -28,11 +32,11 @@ from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET  # type: ignore[import-untyped, unused-ignore]
 from defusedxml import DefusedXmlException
-from selectolax.lexbor import LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from monitor.sources.listings import ListedItem, NotAListing, Page, PageInput
 from monitor.sources.listings.common import (
-    html_tree,
+    decode,
     item_for,
     month,
     offset_ns,
@@ -46,8 +50,20 @@ from monitor.sources.listings.common import (
 )
 
 _LINE = re.compile(
-    r"^\s*(?P<d>\d\d)-(?P<mon>[A-Za-z]{3})-(?P<y>\d{4}) (?P<h>\d\d):(?P<mi>\d\d)"
+    r"^\s*(?P<when>(?P<d>\d\d)-(?P<mon>[A-Za-z]{3})-(?P<y>\d{4}) (?P<h>\d\d):(?P<mi>\d\d))"
     r"\s+(?P<size>-|\d+[KMG]?)\s*$"
+)
+_TIME = re.compile(r"^\s*(\d\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d)")
+#: The page around nginx's listing, exactly as ngx_http_autoindex_module writes it.
+_EXACT_HEAD = re.compile(
+    r"<html>\r?\n<head><title>Index of [^<]*</title></head>\r?\n<body>\r?\n"
+    r'<h1>Index of [^<]*</h1><hr><pre><a href="\.\./">\.\./</a>\r?\n'
+)
+_EXACT_TAIL = re.compile(r"</pre><hr></body>\r?\n</html>\r?\n?")
+#: One line of it: an href with no entity or space, link text with no markup, time, size.
+_EXACT_LINE = re.compile(
+    r'<a href="([^"&<>\x00-\x20\x7f]+)">[^<\r\n]*</a> *'
+    r"([0-9]{2}-[A-Za-z]{3}-[0-9]{4} [0-9]{2}:[0-9]{2}) +(-|[0-9]+[KMG]?)\r?\n"
 )
 _JSON_TYPES = {"directory", "file", "other"}
 
@@ -62,7 +78,39 @@ def parse_html(page: PageInput) -> Page | None:
     """
     if not sniff(page, b"<title>Index of ") or not sniff(page, b"<pre>"):
         return None
-    tree = html_tree(page)
+    text = decode(page)
+    exact = parse_html_exact(page, text)
+    return exact if exact is not None else parse_html_tree(page, text)
+
+
+def parse_html_exact(page: PageInput, text: str | None = None) -> Page | None:
+    """A page in exactly nginx's layout, read without building its tree; None for any other.
+
+    The whole page must be nginx's: its head up to the ``../`` link, then only lines of
+    ``<a href="…">…</a>`` (an href with no ``&``, space or control character, link text
+    without markup) and time and size, then its tail. ``text`` is the decoded body.
+    """
+    text = decode(page) if text is None else text
+    head = _EXACT_HEAD.match(text)
+    end = text.rfind("</pre>")
+    if head is None or end < head.end() or _EXACT_TAIL.fullmatch(text, end) is None:
+        return None
+    times = _Times(_offset(page))
+    items = []
+    at = head.end()
+    for line in _EXACT_LINE.finditer(text, at, end):
+        if line.start() != at:
+            return None
+        at = line.end()
+        href, when, size = line.groups()
+        bytes_ = None if size == "-" else int(size) if size.isdigit() else _size(size)
+        items.append(item_for(href, page, bytes_, times.of(when)))
+    return Page("nginx", unique(items)) if at == end else None
+
+
+def parse_html_tree(page: PageInput, text: str | None = None) -> Page | None:
+    """An nginx page read from its HTML tree (any page :func:`parse_html` takes), or None."""
+    tree = LexborHTMLParser(decode(page) if text is None else text)
     title = tree.css_first("title")
     if title is None or not title.text().startswith("Index of "):
         return None
@@ -71,9 +119,32 @@ def parse_html(page: PageInput) -> Page | None:
         raise NotAListing(f"{page.url}: {len(found)} parts of the page look like nginx's listing")
     if not found:
         return None
-    offset = _offset(page)
-    items = (item_for(_href(a), page, *_size_time(line, offset)) for a, line in found[0])
+    times = _Times(_offset(page))
+    items = (
+        item_for(_href(a), page, _size(line["size"]), times.of(line["when"]))
+        for a, line in found[0]
+    )
     return Page("nginx", unique(items))
+
+
+class _Times:
+    """Times of one page, each distinct minute read once."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self._offset = offset
+        self._seen: dict[str, int | None] = {}
+
+    def of(self, when: str) -> int | None:
+        """``13-Nov-2026 09:15`` in nanoseconds (None when it is no time)."""
+        try:
+            return self._seen[when]
+        except KeyError:
+            found = self._seen[when] = or_none(html_time, when, self._offset)
+            return found
+
+
+def _size(text: str) -> int | None:
+    return or_none(parse_size, text)
 
 
 def _listing_lines(pre: LexborNode) -> list[tuple[LexborNode, re.Match[str]]] | None:
@@ -118,13 +189,9 @@ def _offset(page: PageInput) -> timedelta:
     return rendered.astimezone(page.zone).utcoffset() or timedelta(0)
 
 
-def _size_time(line: re.Match[str], offset: timedelta) -> tuple[int | None, int | None]:
-    return or_none(parse_size, line["size"]), or_none(html_time, line.group(0), offset)
-
-
 def html_time(text: str, offset: timedelta = timedelta(0)) -> int:
     """Nanoseconds for nginx's ``13-Nov-2026 09:15`` printed at ``offset`` from UTC."""
-    found = re.match(r"^\s*(\d\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d)", text)
+    found = _TIME.match(text)
     if found is None:
         raise ValueError(f"not an nginx time: {text!r}")
     day, mon, year, hour, minute = found.groups()
