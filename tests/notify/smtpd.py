@@ -74,7 +74,7 @@ def _authenticator(username: str, password: str) -> Any:
             and data.login == username.encode()
             and data.password == password.encode()
         )
-        return AuthResult(success=ok, auth_data=data.login if ok else None)
+        return AuthResult(success=ok, handled=False, auth_data=data.login if ok else None)
 
     return check
 
@@ -89,7 +89,8 @@ def smtp_server(
 ) -> Iterator[SmtpServer]:
     """An SMTP server: ``security`` none / starttls / tls; ``login`` (user, password) required."""
     recorder = Recorder()
-    kwargs: dict[str, Any] = {"auth_require_tls": security != "none"}
+    # aiosmtpd counts only STARTTLS as TLS for AUTH (not implicit TLS)
+    kwargs: dict[str, Any] = {"auth_require_tls": security == "starttls"}
     cert = None
     if security != "none":
         cert, key = make_cert(folder, "smtp")

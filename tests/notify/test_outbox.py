@@ -1,0 +1,272 @@
+"""The outbox sender on SQLite and PostgreSQL, to a real SMTP server and a real webhook.
+
+Time is the ``now`` passed in; backoff jitter is fixed; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import Notify, Settings
+from monitor.notify.base import Channel, Message
+from monitor.notify.email import EmailChannel
+from monitor.notify.outbox import (
+    BACKOFF_MAX,
+    CLAIM_FOR,
+    DeliveryReport,
+    _claim,
+    backoff,
+    deliver_due,
+    get_alert,
+    list_alerts,
+)
+from monitor.store import Store, open_store
+from monitor.store.models import Alert
+from tests.notify import payloads as P
+from tests.notify.conftest import NOW, add_alert, make_settings, smtp_settings
+from tests.notify.smtpd import SmtpServer, smtp_server
+from tests.notify.webhook import webhook
+from tests.servers import free_port
+
+pytestmark = pytest.mark.filterwarnings("ignore:.imghdr. is deprecated:DeprecationWarning")
+
+
+def deliver(
+    store: Store, settings: Settings, at: timedelta = timedelta(0), **kw: Any
+) -> DeliveryReport:
+    return asyncio.run(deliver_due(store, settings, now=NOW + at, jitter=lambda: 0.0, **kw))
+
+
+def row(store: Store, alert_id: int) -> Alert:
+    with store.read() as conn:
+        found = get_alert(conn, alert_id)
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Any:
+    with smtp_server(tmp_path) as running:
+        yield running
+
+
+def settings_for(tmp_path: Path, server: SmtpServer | int, **extra: Any) -> Settings:
+    port = server if isinstance(server, int) else server.port
+    target = {"name": "studio", "kind": "local", "path": str(tmp_path)}
+    return make_settings(
+        tmp_path,
+        notify={**smtp_settings(port), **extra.pop("notify", {})},
+        targets=[{**target, "notify_to": ["studio@example.org"]}],
+        **extra,
+    )
+
+
+def test_sends_every_due_alert_once_oldest_first(
+    tmp_path: Path, store: Store, server: SmtpServer
+) -> None:
+    s = settings_for(tmp_path, server)
+    first = add_alert(store, "down", P.down(target="studio"), target="studio")
+    second = add_alert(store, "digest", P.digest())
+    third = add_alert(store, "down", P.down(target="elsewhere"), target="elsewhere")
+    report = deliver(store, s)
+    assert report.channels == ["email"] and report.sent == [first, second, third]
+    assert not report.failed
+    assert [r.rcpt_tos for r in server.received] == [
+        ["studio@example.org"],  # the target's notify_to
+        ["analyst@example.org"],  # the digest: [notify] to
+        ["analyst@example.org"],  # a target without notify_to
+    ]
+    ids = [r.message["Message-ID"] for r in server.received]
+    assert len(set(ids)) == 3 and ids[0].startswith(f"<monitor.alert.{first}.")
+    done = row(store, first)
+    assert (done.sent_at, done.attempts, done.delivered, done.last_error) == (
+        NOW,
+        1,
+        '["email"]',
+        None,
+    )
+    assert done.next_attempt_at is None and done.gave_up_at is None
+    again = deliver(store, s, timedelta(hours=5))
+    assert again.sent == [] and len(server.received) == 3
+
+
+def test_451_then_accepted_with_backoff_and_the_same_message_id(
+    tmp_path: Path, store: Store, server: SmtpServer
+) -> None:
+    s = settings_for(tmp_path, server)
+    alert_id = add_alert(store, "down", P.down(target="studio"), target="studio")
+    server.recorder.replies = ["451 4.3.0 Try again later"]
+    report = deliver(store, s)
+    assert report.retrying == [alert_id] and not report.sent
+    failed = row(store, alert_id)
+    assert failed.attempts == 1 and failed.sent_at is None
+    assert (
+        failed.last_error is not None and "answered 451 4.3.0 Try again later" in failed.last_error
+    )
+    assert failed.next_attempt_at == NOW + timedelta(seconds=30)  # 1 min x jitter 0.5
+    assert deliver(store, s, timedelta(seconds=29)).sent == []  # not due yet
+    assert len(server.recorder.tried) == 1
+    assert deliver(store, s, timedelta(seconds=30)).sent == [alert_id]
+    first_try, second_try = server.recorder.tried
+    assert (
+        first_try["Message-ID"]
+        == second_try["Message-ID"]
+        == (server.received[0].message["Message-ID"])
+    )
+    sent = row(store, alert_id)
+    assert (sent.attempts, sent.last_error, sent.sent_at) == (2, None, NOW + timedelta(seconds=30))
+
+
+def test_a_dead_server_is_retried_with_growing_waits_then_given_up(
+    tmp_path: Path, store: Store
+) -> None:
+    s = settings_for(tmp_path, free_port(), daemon={"send_retries": 2})
+    alert_id = add_alert(store, "down", P.down(target="studio"), target="studio")
+    at, waits = timedelta(0), []
+    for _ in range(2):
+        report = deliver(store, s, at)
+        assert report.retrying == [alert_id]
+        assert "refused the connection" in report.errors[alert_id]
+        next_at = row(store, alert_id).next_attempt_at
+        assert next_at is not None
+        waits.append(next_at - (NOW + at))
+        at = next_at - NOW
+    assert waits == [timedelta(seconds=30), timedelta(seconds=60)]
+    report = deliver(store, s, at)
+    assert report.gave_up == [alert_id] and not report.retrying
+    given_up = row(store, alert_id)
+    assert (given_up.attempts, given_up.gave_up_at, given_up.next_attempt_at) == (3, NOW + at, None)
+    assert given_up.sent_at is None and "refused the connection" in (given_up.last_error or "")
+    assert deliver(store, s, timedelta(days=30)).failed == []  # kept, never tried again
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert backoff(1, jitter=1.0) == timedelta(minutes=1)
+    assert backoff(3, jitter=1.0) == timedelta(minutes=4)
+    assert backoff(3, jitter=0.0) == timedelta(minutes=2)
+    assert backoff(7, jitter=1.0) == BACKOFF_MAX == timedelta(hours=1)
+    assert backoff(500, jitter=0.5) == BACKOFF_MAX * 0.75
+
+
+def test_without_any_channel_nothing_is_sent_nor_marked(tmp_path: Path, store: Store) -> None:
+    s = make_settings(tmp_path, notify={"to": ["analyst@example.org"]})
+    alert_id = add_alert(store, "digest", P.digest())
+    report = deliver(store, s)
+    assert (report.channels, report.sent, report.failed) == ([], [], [])
+    waiting = row(store, alert_id)
+    assert (waiting.attempts, waiting.sent_at, waiting.next_attempt_at) == (0, None, None)
+
+
+def test_a_retry_skips_the_channels_that_delivered(
+    tmp_path: Path, store: Store, server: SmtpServer
+) -> None:
+    with webhook() as hook:
+        hook.statuses = [500]
+        url = f"json://127.0.0.1:{hook.port}/"
+        s = settings_for(tmp_path, server, notify={"apprise": [url]})
+        alert_id = add_alert(store, "down", P.down(target="studio"), target="studio")
+        report = deliver(store, s)
+        assert report.retrying == [alert_id] and report.errors[alert_id].startswith("apprise:")
+        half = row(store, alert_id)
+        assert json.loads(half.delivered or "") == ["email"] and half.sent_at is None
+        assert len(server.received) == 1 and len(hook.posts) == 1
+        report = deliver(store, s, timedelta(minutes=1))
+        assert report.sent == [alert_id]
+        assert len(server.received) == 1 and len(hook.posts) == 2  # email not sent again
+    done = row(store, alert_id)
+    assert sorted(json.loads(done.delivered or "")) == sorted(["email", report.channels[1]])
+
+
+class CrashAfterSend(Channel):
+    """Sends for real, then dies before the outbox can mark it (like kill -9 at that moment)."""
+
+    kind = "email"
+
+    def __init__(self, inner: Channel) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @classmethod
+    def from_settings(cls, notify: Notify) -> list[Channel]:
+        return []
+
+    async def send(self, message: Message) -> None:
+        await self.inner.send(message)
+        raise SystemExit("killed")
+
+
+def test_a_crash_between_send_and_mark_resends_once_after_restart(
+    tmp_path: Path, db_url: str, store: Store, server: SmtpServer
+) -> None:
+    s = settings_for(tmp_path, server)
+    alert_id = add_alert(store, "down", P.down(target="studio"), target="studio")
+    email: Sequence[Channel] = EmailChannel.from_settings(s.notify)
+    with pytest.raises(SystemExit):
+        deliver(store, s, channels=[CrashAfterSend(email[0])])
+    store.close()
+    restarted = open_store(db_url)
+    try:
+        assert deliver(restarted, s, timedelta(minutes=1)).sent == []  # the dead try's claim
+        assert deliver(restarted, s, CLAIM_FOR).sent == [alert_id]
+        assert deliver(restarted, s, CLAIM_FOR * 3).sent == []
+        assert row(restarted, alert_id).attempts == 2
+    finally:
+        restarted.close()
+    first, second = server.received
+    assert first.message["Message-ID"] == second.message["Message-ID"]
+
+
+def test_an_alert_committed_before_a_crash_is_sent_after_restart(
+    tmp_path: Path, db_url: str, store: Store, server: SmtpServer
+) -> None:
+    s = settings_for(tmp_path, server)
+    alert_id = add_alert(store, "suspect", P.suspect(target="studio"), target="studio")
+    store.close()  # the process died after the poll's commit, before any send
+    restarted = open_store(db_url)
+    try:
+        assert deliver(restarted, s).sent == [alert_id]
+        assert deliver(restarted, s, timedelta(hours=1)).sent == []
+    finally:
+        restarted.close()
+    (got,) = server.received
+    assert got.message["Subject"].endswith("suspect snapshot held (912 of 1,000 files vanished)")
+
+
+def test_one_claim_at_a_time(tmp_path: Path, store: Store) -> None:
+    alert_id = add_alert(store, "down", P.down())
+    assert _claim(store, alert_id, NOW) is not None
+    assert _claim(store, alert_id, NOW) is None  # another worker, same moment
+    assert _claim(store, alert_id, NOW + CLAIM_FOR) is not None  # the first one died
+
+
+def test_an_unrenderable_alert_fails_alone(
+    tmp_path: Path, store: Store, server: SmtpServer
+) -> None:
+    s = settings_for(tmp_path, server)
+    broken = add_alert(store, "down", {"target": "studio"}, key="broken")
+    fine = add_alert(store, "stale", P.stale())
+    report = deliver(store, s)
+    assert report.retrying == [broken] and report.sent == [fine]
+    assert "cannot be rendered" in (row(store, broken).last_error or "")
+
+
+def test_only_the_given_alerts_and_the_listing(
+    tmp_path: Path, store: Store, server: SmtpServer
+) -> None:
+    s = settings_for(tmp_path, server)
+    first = add_alert(store, "down", P.down())
+    second = add_alert(store, "stale", P.stale())
+    assert deliver(store, s, only=[second]).sent == [second]
+    with store.read() as conn:
+        assert [a.id for a in list_alerts(conn)] == [second, first]
+        assert [a.id for a in list_alerts(conn, pending=True)] == [first]
