@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli.base import FormatOpt, app, app_of
+from monitor.cli.base import App, FormatOpt, app, app_of
 from monitor.config import settings_from_dict
 from monitor.errors import ConfigError, MonitorError
 from monitor.output import Column, Format, emit
@@ -73,13 +73,27 @@ def _toml_string(value: str) -> str:
 
 
 @app.command()
-def check(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+def check(
+    ctx: typer.Context,
+    fmt: FormatOpt = Format.table,
+    smtp: Annotated[
+        bool,
+        typer.Option(
+            "--smtp", help="Test the mail server of [notify.smtp] instead of the targets."
+        ),
+    ] = False,
+) -> None:
     """Validate the config, open the database and check that every target can be listed.
 
-    Example: monitor check
+    With --smtp: connect to the mail server, do TLS and the login, and quit (nothing is sent).
+
+    Example: monitor check --smtp
     """
     obj = app_of(ctx)
     settings = obj.settings
+    if smtp:
+        _check_smtp(obj, fmt)
+        return
     obj.store()
     rows = []
     for target in settings.targets:
@@ -99,6 +113,20 @@ def check(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
     ]
     emit(rows, columns, fmt, zone=settings.zone, title=f"config {obj.config_path}: ok")
     if any(r["status"] != "ok" for r in rows):
+        raise typer.Exit(1)
+
+
+def _check_smtp(obj: App, fmt: Format) -> None:
+    from monitor.notify import check_smtp
+
+    try:
+        detail, status = check_smtp(obj.settings), "ok"
+    except MonitorError as exc:
+        detail, status = exc.message, "failed"
+    row = {"check": "smtp", "status": status, "detail": detail}
+    columns = [Column("check", "check"), Column("status", "status"), Column("detail", "detail")]
+    emit([row], columns, fmt, zone=obj.zone, title=f"config {obj.config_path}: ok")
+    if status != "ok":
         raise typer.Exit(1)
 
 

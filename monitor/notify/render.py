@@ -18,6 +18,7 @@ web UI links (``{base_url}/batches/{id}``, ``{base_url}/targets/{name}``) appear
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -38,6 +39,7 @@ MAX_SUBJECT = 200
 #: Longest name (folder, rule) inside a subject.
 MAX_SUBJECT_NAME = 60
 _HEADER_DROP = {"Cc", "Cf", "Zl", "Zp"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # -- plain helpers (also used by the CLI) ----------------------------------------------------
@@ -73,6 +75,11 @@ def header_line(text: str, limit: int = MAX_SUBJECT) -> str:
             kept.append(ch)
     line = " ".join("".join(kept).split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _encodable(text: str) -> str:
+    """Valid UTF-8 whatever slipped through: a lone surrogate becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _short(name: str) -> str:
@@ -235,6 +242,18 @@ def _context(kind: str, payload: Mapping[str, Any], settings: Settings) -> dict[
     }
 
 
+def subject_of(kind: str, payload: Mapping[str, Any], settings: Settings) -> str:
+    """The subject an alert's message has (raises like :func:`render_alert`)."""
+    subject_fn = SUBJECTS.get(kind)
+    if subject_fn is None:
+        raise NotifyError(f"no template for the kind {kind!r}")
+    prefix = settings.notify.subject_prefix
+    try:
+        return header_line(f"{prefix} {subject_fn(payload)}" if prefix else subject_fn(payload))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NotifyError(f"a {kind} alert cannot be rendered: {exc!r}") from exc
+
+
 def render_alert(
     kind: str,
     payload: Mapping[str, Any],
@@ -244,25 +263,24 @@ def render_alert(
     key: str,
 ) -> Message:
     """The message for one alert row; :class:`NotifyError` when the payload does not fit."""
-    subject_of = SUBJECTS.get(kind)
-    if subject_of is None:
+    if kind not in SUBJECTS:
         raise NotifyError(f"alert {alert_id}: no template for the kind {kind!r}")
-    prefix = settings.notify.subject_prefix
     try:
-        subject = header_line(f"{prefix} {subject_of(payload)}" if prefix else subject_of(payload))
+        subject = subject_of(kind, payload, settings)
         context = _context(kind, payload, settings) | {"subject": subject}
         env = environment()
         text = env.get_template(f"{kind}.txt").render(context)
         html = env.get_template(f"{kind}.html").render(context)
-    except (KeyError, TypeError, ValueError, jinja2.TemplateError) as exc:
-        raise NotifyError(f"alert {alert_id} ({kind}) cannot be rendered: {exc!r}") from exc
+    except (NotifyError, KeyError, TypeError, ValueError, jinja2.TemplateError) as exc:
+        cause = exc.__cause__ if isinstance(exc, NotifyError) else exc
+        raise NotifyError(f"alert {alert_id} ({kind}) cannot be rendered: {cause!r}") from exc
     headers = {"Auto-Submitted": "auto-generated", "X-Monitor-Alert": kind}
     if isinstance(payload.get("target"), str):
         headers["X-Monitor-Target"] = header_line(payload["target"], 100)
     return Message(
         subject=subject,
-        text=text,
-        html=html,
+        text=_encodable(text),
+        html=_encodable(html),
         recipients=recipients_for(kind, payload, settings),
         message_id=message_id(alert_id, key, settings.notify.sender),
         headers=headers,
