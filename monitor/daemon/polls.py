@@ -1,0 +1,138 @@
+"""One scheduled poll: the guards around :func:`monitor.poll.poll_target` and its log line.
+
+A target never overlaps itself (a poll still running makes the next run a no-op, whatever
+job started it), and at most ``[daemon] max_polls`` polls run at once. A poll that raises
+is a failure like a ``failed`` snapshot, logged with the target's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from monitor.config import TargetConfig
+from monitor.daemon.logs import log_event
+from monitor.daemon.tasks import Slots
+from monitor.errors import MonitorError, NotFound
+from monitor.poll import Clock, PollResult, poll_target
+from monitor.store import Store
+from monitor.store import queries as q
+
+log = logging.getLogger("monitor.daemon")
+
+alert_t = q.TABLES["alert"]
+
+
+@dataclass
+class Outcome:
+    """What one poll came to: a result (a snapshot was recorded) or an error (none was)."""
+
+    target: str
+    started: datetime
+    seconds: float
+    result: PollResult | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.result is None or self.result.status == "failed"
+
+
+class Poller:
+    """Runs polls under the two guards: one per target, ``slots`` over all targets."""
+
+    def __init__(self, store: Store, slots: Slots, clock: Clock) -> None:
+        self.store = store
+        self.slots = slots
+        self.clock = clock
+        self.polling: set[str] = set()
+
+    async def poll(self, target: TargetConfig) -> Outcome | None:
+        """Poll ``target`` once; None when it did not run (already polling, or stopping)."""
+        name = target.name
+        if name in self.polling:
+            log_event(log, logging.DEBUG, "skip", target=name, reason="still polling")
+            return None
+        self.polling.add(name)
+        try:
+            if not await self.slots.acquire():
+                return None
+            try:
+                return await self._run(target)
+            finally:
+                self.slots.release()
+        finally:
+            self.polling.discard(name)
+
+    async def _run(self, target: TargetConfig) -> Outcome:
+        started = self.clock()
+        t0 = time.perf_counter()
+        log_event(log, logging.DEBUG, "start", target=target.name)
+        try:
+            result = await poll_target(self.store, target, clock=self.clock)
+        except MonitorError as exc:
+            return Outcome(target.name, started, time.perf_counter() - t0, error=exc.message)
+        except Exception as exc:  # the top of a job: logged with the target's name
+            log.exception("%s: the poll raised an unexpected error", target.name)
+            error = f"{type(exc).__name__}: {exc}"
+            return Outcome(target.name, started, time.perf_counter() - t0, error=error)
+        return Outcome(target.name, started, time.perf_counter() - t0, result=result)
+
+
+def log_poll(
+    outcome: Outcome, *, failures: int, next_run: datetime | None, outbox: int | None
+) -> None:
+    """The one line a poll writes: target, status, counts, files, duration, snapshot."""
+    r = outcome.result
+    status = r.status if r is not None else "error"
+    error = outcome.error if r is None else r.error
+    level = logging.WARNING if outcome.failed else logging.INFO
+    log_event(
+        log,
+        level,
+        "poll",
+        target=outcome.target,
+        status=status,
+        added=r.added if r else 0,
+        removed=r.removed if r else 0,
+        modified=r.modified if r else 0,
+        moved=r.moved if r else 0,
+        files=r.files if r else None,
+        seconds=outcome.seconds,
+        snapshot=r.snapshot_id if r else None,
+        outbox=outbox,
+        failures=failures or None,
+        next=next_run,
+        error=error,
+    )
+
+
+def poll_history(store: Store, name: str) -> tuple[datetime | None, int]:
+    """When ``name`` was last polled, and how many polls in a row have failed since."""
+    with store.read() as conn:
+        try:
+            tid = q.target_id(conn, name)
+        except NotFound:
+            return None, 0
+        recent = q.list_snapshots(conn, tid, limit=32)
+    if not recent:
+        return None, 0
+    failures = 0
+    for snapshot in recent:
+        if snapshot.status != "failed":
+            break
+        failures += 1
+    return recent[0].started_at, failures
+
+
+def pending_alerts(store: Store) -> int:
+    """Alerts in the outbox not yet sent (nor given up)."""
+    with store.read() as conn:
+        stmt = select(func.count()).where(
+            alert_t.c.sent_at.is_(None), alert_t.c.gave_up_at.is_(None)
+        )
+        return int(conn.execute(stmt.select_from(alert_t)).scalar_one())

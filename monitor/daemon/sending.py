@@ -1,0 +1,87 @@
+"""The outbox sender and the daily digest, as the daemon runs them.
+
+Delivery itself (rendering, SMTP, retries, exactly-once bookkeeping) is
+:func:`monitor.notify.outbox.deliver_due`'s job; the daemon calls it every
+``[daemon] send_every``, shortly after each poll, and after the digest is written. One
+delivery runs at a time; a request that comes while one runs makes it go round once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from monitor.config import Settings
+from monitor.daemon.logs import log_event
+from monitor.daemon.scheduler import last_digest_day
+from monitor.daemon.tasks import Tasks
+from monitor.errors import MonitorError
+from monitor.poll import Clock
+from monitor.store import Store
+
+log = logging.getLogger("monitor.daemon")
+
+
+class Sender:
+    """Runs deliveries one at a time, and the digest."""
+
+    def __init__(
+        self, store: Store, settings: Callable[[], Settings], clock: Clock, tasks: Tasks
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.tasks = tasks
+        self.sending = False
+        self.again = False
+        self.stopping = False
+
+    async def deliver(self) -> None:
+        """Send what is due; if asked again meanwhile, go round once more."""
+        if self.sending:
+            self.again = True
+            return
+        self.sending = True
+        try:
+            with self.tasks.track():
+                while not self.stopping:
+                    self.again = False
+                    await self._deliver_once()
+                    if not self.again:
+                        break
+        finally:
+            self.sending = False
+
+    async def _deliver_once(self) -> None:
+        from monitor.notify.outbox import deliver_due
+
+        try:
+            await deliver_due(self.store, self.settings(), now=self.clock())
+        except MonitorError as exc:
+            log_event(log, logging.ERROR, "send", status="error", error=exc.message)
+        except Exception:  # the top of a job: logged, the next run tries again
+            log.exception("outbox: delivery raised an unexpected error")
+
+    async def digest(self) -> None:
+        """Write the digest of the last day whose digest was due, then deliver it.
+
+        Run at ``[notify] digest_at`` and once at start-up: writing a day's digest twice is a
+        no-op, so a daemon that was down at ``digest_at`` catches up on the missed one.
+        """
+        from monitor.digest import enqueue_digest
+
+        settings = self.settings()
+        now = self.clock()
+        day = last_digest_day(now, settings.zone, settings.notify.digest_at)
+        try:
+            with self.tasks.track():
+                alert = await asyncio.to_thread(enqueue_digest, self.store, settings, day, now=now)
+        except MonitorError as exc:
+            log_event(log, logging.ERROR, "digest", day=day, status="error", error=exc.message)
+            return
+        except Exception:  # the top of a job
+            log.exception("digest of %s: writing it raised an unexpected error", day)
+            return
+        log_event(log, logging.INFO, "digest", day=day, alert=alert, skipped=alert is None or None)
+        await self.deliver()
