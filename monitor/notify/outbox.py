@@ -19,6 +19,10 @@ mark: then the alert is sent once more after the claim expires (restart included
 same Message-ID, so mail clients and servers can recognise the duplicate.
 
 Without any channel configured nothing is sent and nothing is marked: alerts wait.
+
+Every claim counts as a try, so an alert whose tries all died without a word (the process
+killed each time) is given up too, rather than sent forever: with ``send_retries = 0`` a
+crash mid-send means no resend.
 """
 
 from __future__ import annotations
@@ -157,6 +161,10 @@ async def _deliver(
     report: DeliveryReport,
     jitter: float,
 ) -> None:
+    if alert.attempts > settings.daemon.send_retries + 1:  # claimed every time, never recorded
+        error = f"the sender stopped during each of {alert.attempts - 1} tries (crash or kill?)"
+        _failed(store, settings, alert, error, now, report, jitter)
+        return
     try:
         payload = json.loads(alert.payload)
         message = render_alert(alert.kind, payload, settings, alert_id=alert.id, key=alert.key)

@@ -270,3 +270,13 @@ def test_only_the_given_alerts_and_the_listing(
     with store.read() as conn:
         assert [a.id for a in list_alerts(conn)] == [second, first]
         assert [a.id for a in list_alerts(conn, pending=True)] == [first]
+
+
+def test_tries_that_all_died_are_given_up(tmp_path: Path, store: Store, server: SmtpServer) -> None:
+    s = settings_for(tmp_path, server, daemon={"send_retries": 1})
+    alert_id = add_alert(store, "down", P.down())
+    assert _claim(store, alert_id, NOW) is not None  # a try killed mid-send
+    assert _claim(store, alert_id, NOW + CLAIM_FOR) is not None  # and another
+    report = deliver(store, s, CLAIM_FOR * 2)
+    assert report.gave_up == [alert_id] and not server.received
+    assert "the sender stopped during each of 2 tries" in (row(store, alert_id).last_error or "")
