@@ -89,44 +89,58 @@ def configured_channels(notify: Notify) -> list[Channel]:
     return channels
 
 
+class ChannelDown(NotifyError):
+    """The channel itself cannot be reached (connection, TLS, login), whatever the message:
+    the outbox stops using it for the rest of its run instead of waiting on it per alert."""
+
+
 @contextmanager
 def translated(where: str) -> Iterator[None]:
-    """Turn the errors of smtplib, ssl and sockets into :class:`NotifyError` naming ``where``.
+    """Turn the errors of smtplib, ssl and sockets into :class:`NotifyError` naming ``where``
+    (:class:`ChannelDown` when the server, not the message, is the problem).
 
     Server replies are quoted (they never hold the password: smtplib does not echo it).
     """
     try:
         yield
-    except smtplib.SMTPAuthenticationError as exc:
-        raise NotifyError(f"{where} refused the login: {_reply(exc)}") from exc
     except smtplib.SMTPRecipientsRefused as exc:
         refused = "; ".join(
             f"{rcpt}: {_reply_text(code, reply)}" for rcpt, (code, reply) in exc.recipients.items()
         )
         raise NotifyError(f"{where} refused every recipient ({refused})") from exc
-    except smtplib.SMTPNotSupportedError as exc:
-        raise NotifyError(f"{where} does not support it: {exc}") from exc
-    except smtplib.SMTPServerDisconnected as exc:
-        raise NotifyError(f"{where} closed the connection: {exc or 'no reason given'}") from exc
-    except smtplib.SMTPResponseException as exc:
+    except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
         raise NotifyError(f"{where} answered {_reply(exc)}") from exc
-    except smtplib.SMTPException as exc:
-        raise NotifyError(f"{where}: {exc}") from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise NotifyError(
-            f"{where}: the TLS certificate is not trusted ({exc.verify_message}); "
-            "set verify_tls = false only for a server you know"
-        ) from exc
-    except ssl.SSLError as exc:
-        raise NotifyError(f"{where}: TLS failed ({exc.reason or exc})") from exc
-    except TimeoutError as exc:
-        raise NotifyError(f"{where} did not answer in time") from exc
-    except ConnectionRefusedError as exc:
-        raise NotifyError(f"{where} refused the connection (nothing listening?)") from exc
-    except socket.gaierror as exc:
-        raise NotifyError(f"{where}: the host name does not resolve ({exc.strerror})") from exc
-    except OSError as exc:
-        raise NotifyError(f"{where}: {exc.strerror or exc}") from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise ChannelDown(_down_reason(where, exc)) from exc
+
+
+def _down_reason(where: str, exc: smtplib.SMTPException | OSError) -> str:
+    """What went wrong with the connection, in one sentence."""
+    match exc:
+        case smtplib.SMTPAuthenticationError():
+            return f"{where} refused the login: {_reply(exc)}"
+        case smtplib.SMTPNotSupportedError():
+            return f"{where} does not support it: {exc}"
+        case smtplib.SMTPServerDisconnected():
+            return f"{where} closed the connection: {exc or 'no reason given'}"
+        case smtplib.SMTPResponseException():
+            return f"{where} answered {_reply(exc)}"
+        case ssl.SSLCertVerificationError():
+            return (
+                f"{where}: the TLS certificate is not trusted ({exc.verify_message}); "
+                "set verify_tls = false only for a server you know"
+            )
+        case ssl.SSLError():
+            return f"{where}: TLS failed ({exc.reason or exc})"
+        case TimeoutError():
+            return f"{where} did not answer in time"
+        case ConnectionRefusedError():
+            return f"{where} refused the connection (nothing listening?)"
+        case socket.gaierror():
+            return f"{where}: the host name does not resolve ({exc.strerror})"
+        case OSError():
+            return f"{where}: {exc.strerror or exc}"
+    return f"{where}: {exc}"
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:

@@ -18,7 +18,10 @@ channel is never sent again. The one window left is a crash between a successful
 mark: then the alert is sent once more after the claim expires (restart included), with the
 same Message-ID, so mail clients and servers can recognise the duplicate.
 
-Without any channel configured nothing is sent and nothing is marked: alerts wait.
+Without any channel configured nothing is sent and nothing is marked: alerts wait. A channel
+that cannot be reached at all (:class:`~monitor.notify.base.ChannelDown`: connection, TLS,
+login) is not used again in the same call, so a dead mail server costs one timeout per call,
+not one per alert; alerts that need only dead channels wait without a try being counted.
 
 Every claim counts as a try, so an alert whose tries all died without a word (the process
 killed each time) is given up too, rather than sent forever: with ``send_retries = 0`` a
@@ -40,7 +43,7 @@ from sqlmodel import SQLModel
 
 from monitor.config import Settings
 from monitor.errors import NotifyError
-from monitor.notify.base import Channel, configured_channels
+from monitor.notify.base import Channel, ChannelDown, configured_channels
 from monitor.notify.render import render_alert
 from monitor.store import Store
 from monitor.store.models import Alert
@@ -66,6 +69,10 @@ class DeliveryReport:
     retrying: list[int] = field(default_factory=list)
     gave_up: list[int] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
+    #: Channels found unreachable during this call (name → why): not used again in it.
+    down: dict[str, str] = field(default_factory=dict)
+    #: Alerts not tried because every channel they still need is down (no try counted).
+    waiting: list[int] = field(default_factory=list)
 
     @property
     def failed(self) -> list[int]:
@@ -110,19 +117,31 @@ async def deliver_due(
     if not channels:
         return report
     with store.read() as conn:
-        due = _due_ids(conn, now, only)
-    for alert_id in due:
+        due = _due(conn, now, only)
+    for alert_id, delivered in due:
+        needed = {c.name for c in channels} - delivered
+        if needed and needed <= report.down.keys():
+            report.waiting.append(alert_id)
+            continue
         alert = _claim(store, alert_id, now)
         if alert is not None:
             await _deliver(store, settings, alert, channels, now, report, jitter())
     return report
 
 
-def _due_ids(conn: Connection, now: datetime, only: Collection[int] | None) -> list[int]:
-    stmt = select(alert_t.c.id).where(_is_due(now)).order_by(alert_t.c.id).limit(BATCH_LIMIT)
+def _due(
+    conn: Connection, now: datetime, only: Collection[int] | None
+) -> list[tuple[int, frozenset[str]]]:
+    """Due alerts, oldest first, with the channels that delivered them already."""
+    c = alert_t.c
+    stmt = select(c.id, c.delivered).where(_is_due(now)).order_by(c.id).limit(BATCH_LIMIT)
     if only is not None:
-        stmt = stmt.where(alert_t.c.id.in_(list(only)))
-    return [int(i) for i in conn.execute(stmt).scalars()]
+        stmt = stmt.where(c.id.in_(list(only)))
+    return [(int(r.id), _channels_done(r.delivered)) for r in conn.execute(stmt)]
+
+
+def _channels_done(delivered: str | None) -> frozenset[str]:
+    return frozenset(json.loads(delivered)) if delivered else frozenset()
 
 
 def _is_due(now: datetime) -> Any:
@@ -148,7 +167,7 @@ def _claim(store: Store, alert_id: int, now: datetime) -> _Due | None:
         row = conn.execute(
             select(c.key, c.kind, c.payload, c.attempts, c.delivered).where(c.id == alert_id)
         ).one()
-    done = frozenset(json.loads(row.delivered)) if row.delivered else frozenset()
+    done = _channels_done(row.delivered)
     return _Due(alert_id, row.key, row.kind, row.payload, row.attempts, done)
 
 
@@ -176,9 +195,14 @@ async def _deliver(
     for channel in channels:
         if channel.name in done:
             continue
+        if channel.name in report.down:
+            errors.append(f"{channel.name}: not tried, {report.down[channel.name]}")
+            continue
         try:
             await channel.send(message)
         except NotifyError as exc:
+            if isinstance(exc, ChannelDown):
+                report.down[channel.name] = str(exc)
             errors.append(f"{channel.name}: {exc}")
             continue
         done.add(channel.name)

@@ -280,3 +280,21 @@ def test_tries_that_all_died_are_given_up(tmp_path: Path, store: Store, server: 
     report = deliver(store, s, CLAIM_FOR * 2)
     assert report.gave_up == [alert_id] and not server.received
     assert "the sender stopped during each of 2 tries" in (row(store, alert_id).last_error or "")
+
+
+def test_a_dead_channel_is_tried_once_per_call(tmp_path: Path, store: Store) -> None:
+    with webhook() as hook:
+        s = settings_for(
+            tmp_path, free_port(), notify={"apprise": [f"json://127.0.0.1:{hook.port}/"]}
+        )
+        first = add_alert(store, "down", P.down())
+        second = add_alert(store, "stale", P.stale())
+        report = deliver(store, s)
+        assert list(report.down) == ["email"] and "refused the connection" in report.down["email"]
+        assert report.retrying == [first, second] and len(hook.posts) == 2  # apprise went out
+        assert report.errors[second].startswith("email: not tried, the mail server 127.0.0.1:")
+    only_email = settings_for(tmp_path, free_port())
+    third = add_alert(store, "recovered", P.recovered())
+    report = deliver(store, only_email, timedelta(hours=2))
+    assert report.retrying == [first] and report.waiting == [second, third]
+    assert (row(store, second).attempts, row(store, third).attempts) == (1, 0)
