@@ -91,6 +91,19 @@ def test_bad_alerting_settings_are_named(tmp_path: Path, text: str, expected: st
     assert expected in load_error(tmp_path, text)
 
 
+def test_a_login_over_the_network_needs_tls(tmp_path: Path) -> None:
+    smtp = '[notify.smtp]\nhost = "{}"\nsecurity = "none"\nusername = "u"\npassword = "p"\n'
+    message = load_error(tmp_path, smtp.format("mail.example.org"))
+    assert "notify.smtp: a login to another machine needs an encrypted connection" in message
+    assert load(tmp_path, smtp.format("127.0.0.1")).notify.smtp is not None
+
+
+def test_the_smtp_ca_bundle_is_relative_to_the_config(tmp_path: Path) -> None:
+    settings = load(tmp_path, '[notify.smtp]\nhost = "m"\nca_bundle = "certs/ca.pem"\n')
+    assert settings.notify.smtp is not None
+    assert settings.notify.smtp.ca_bundle == tmp_path / "certs/ca.pem"
+
+
 def test_an_smtp_password_is_never_repeated(tmp_path: Path) -> None:
     message = load_error(tmp_path, '[notify.smtp]\nhost = "m"\npassword = ["s3cret-value"]\n')
     assert "notify.smtp.password" in message

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import time, timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -123,6 +124,19 @@ class Smtp(_Secret):
     password: SecretStr | None = None
     timeout: PositiveDuration = timedelta(seconds=30)
     verify_tls: bool = True
+    #: Trust only these CAs (PEM), relative to the config file; unset: the system's.
+    ca_bundle: Path | None = None
+
+    @model_validator(mode="after")
+    def _no_plain_login(self) -> Smtp:
+        """A password crosses the network only encrypted (a relay on this machine may do)."""
+        local = self.host == "localhost" or self.host == "::1" or self.host.startswith("127.")
+        if self.security == "none" and self.username is not None and not local:
+            raise ValueError(
+                "a login to another machine needs an encrypted connection: set security = "
+                '"starttls" or "tls"'
+            )
+        return self
 
     @property
     def port_number(self) -> int:

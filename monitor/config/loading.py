@@ -43,6 +43,9 @@ def settings_from_dict(raw: dict[str, Any], *, path: Path, environ: Mapping[str,
         data["data_dir"] = str(base / Path(data["data_dir"]).expanduser())
     elif "data_dir" not in data:
         data["data_dir"] = str(base / "monitor-data")
+    smtp = data.get("notify", {}).get("smtp") if isinstance(data.get("notify"), dict) else None
+    if isinstance(smtp, dict) and isinstance(smtp.get("ca_bundle"), str):
+        smtp["ca_bundle"] = str(base / Path(smtp["ca_bundle"]).expanduser())
     inherited: list[set[str]] = []
     defaults = data.get("defaults", {})
     defaults = defaults if isinstance(defaults, dict) else {}

@@ -82,8 +82,10 @@ def build_email(message: Message, *, sender: str) -> EmailMessage:
 
 
 def tls_context(smtp: Smtp) -> ssl.SSLContext:
-    """The system's trust store and host name checks, or no checks at all (``verify_tls``)."""
-    context = ssl.create_default_context()
+    """The system's trust store (or ``ca_bundle``'s CAs) and host name checks, or no checks at
+    all (``verify_tls`` false)."""
+    cafile = None if smtp.ca_bundle is None else str(smtp.ca_bundle)
+    context = ssl.create_default_context(cafile=cafile)
     if not smtp.verify_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

@@ -80,14 +80,15 @@ def test_hostile_names_cannot_inject_headers_or_lines(tmp_path: Path) -> None:
     assert "x" * 300 in text
 
 
-def test_starttls_verified_with_a_ca_bundle(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_starttls_verified_with_a_ca_bundle(tmp_path: Path) -> None:
     with smtp_server(tmp_path, security="starttls", login=("alerts", "s3cret")) as server:
         assert server.cert is not None
-        monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))  # OpenSSL's own trust override
         notify = smtp_settings(
-            server.port, security="starttls", username="alerts", password="s3cret"
+            server.port,
+            security="starttls",
+            username="alerts",
+            password="s3cret",
+            ca_bundle=str(server.cert),
         )
         s = make_settings(tmp_path, notify=notify)
         assert check_smtp(s) == (
@@ -114,11 +115,16 @@ def test_starttls_with_an_untrusted_certificate_fails_unless_unverified(tmp_path
         assert len(server.received) == 1
 
 
-def test_implicit_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_implicit_tls(tmp_path: Path) -> None:
     with smtp_server(tmp_path, security="tls", login=("alerts", "s3cret")) as server:
         assert server.cert is not None
-        monkeypatch.setenv("SSL_CERT_FILE", str(server.cert))
-        notify = smtp_settings(server.port, security="tls", username="alerts", password="s3cret")
+        notify = smtp_settings(
+            server.port,
+            security="tls",
+            username="alerts",
+            password="s3cret",
+            ca_bundle=str(server.cert),
+        )
         s = make_settings(tmp_path, notify=notify)
         assert "connected with TLS (certificate verified), EHLO, logged in as alerts" in (
             check_smtp(s)
