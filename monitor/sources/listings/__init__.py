@@ -8,7 +8,9 @@ Everything here is untrusted input: a page that is not a listing (an error or lo
 served with 200) raises :class:`NotAListing`; it never reads as an empty folder.
 
 Formats (the ``Page.format`` names), in the order they are tried — structured ones first, then
-the HTML of each server family, most specific first:
+the HTML of each server family, most specific first. Before them all, a page in exactly
+nginx's HTML layout (the whole page as nginx writes it, which no other parser takes) is read
+at once by :func:`.nginx.parse_html_exact`, so the others do not parse it first:
 
 =============  ===================================  =======================  ==================
 format         server                               sizes                    times
@@ -112,6 +114,9 @@ def parse_listing(page: PageInput) -> Page:
     """Parse a listing page of any known format; raise NotAListing if it is none."""
     from monitor.sources.listings import generic
 
+    exact = nginx.parse_html_exact(page)
+    if exact is not None:
+        return exact
     for parser in PARSERS:
         parsed = parser(page)
         if parsed is not None:

@@ -23,9 +23,10 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import ParamSpec
 from zoneinfo import ZoneInfo
 
@@ -244,6 +245,12 @@ def parse_timestamp(text: str, zone: ZoneInfo) -> int:
 
 def parse_http_date(text: str) -> int:
     """Nanoseconds for an RFC 1123 date (``Fri, 13 Nov 2026 09:15:07 GMT``)."""
+    found = _HTTP_DATE.fullmatch(text)  # the form servers write, read without the email module
+    if found is not None:
+        days = _rfc_day(found[1])
+        hour, minute, second = int(found[2]), int(found[3]), int(found[4])
+        if days is not None and hour < 24 and minute < 60 and second < 60:
+            return (days * 86_400 + hour * 3600 + minute * 60 + second) * NS
     try:
         moment = parsedate_to_datetime(text.strip())
     except (TypeError, ValueError, IndexError) as exc:
@@ -251,6 +258,29 @@ def parse_http_date(text: str) -> int:
     if moment.tzinfo is None:  # "-0000" means UTC with no claim about the local zone
         moment = moment.replace(tzinfo=UTC)
     return epoch_ns(moment)
+
+
+_HTTP_DATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2} [A-Z][a-z]{2} [0-9]{4}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT"
+)
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+@lru_cache(maxsize=4096)
+def day_number(year: int, month: int, day: int) -> int | None:
+    """Days from 1970-01-01 to a date; None when there is no such date."""
+    try:
+        return (date(year, month, day) - _EPOCH_DAY).days
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _rfc_day(text: str) -> int | None:
+    """:func:`day_number` of ``13 Nov 2026``."""
+    number = MONTHS.get(text[3:6].lower())
+    return None if number is None else day_number(int(text[7:]), number, int(text[:2]))
 
 
 def month(text: str) -> int:

@@ -14,6 +14,7 @@ _NOT_PLAIN = frozenset("/?#:\\")
 #: filesystem's longest name (255 bytes on most, under 4 KiB on all). A longer one is no
 #: file's, only a page's way to make one entry cost megabytes.
 MAX_NAME_BYTES = 4096
+_NO_NAMES = frozenset({"", ".", ".."})
 
 
 def _ascii(url: str) -> str:
@@ -89,6 +90,10 @@ def _name_of(rest: str) -> tuple[str, bool] | None:
     encoded = rest[:-1] if is_dir else rest
     if len(encoded) > 3 * MAX_NAME_BYTES:  # too long even if every byte is escaped
         return None
+    if "%" not in encoded and encoded.isascii():  # nothing to decode: the same checks on text
+        if len(encoded) > MAX_NAME_BYTES or "/" in encoded or "\x00" in encoded:
+            return None
+        return None if encoded in _NO_NAMES else (encoded, is_dir)
     raw = unquote_to_bytes(encoded)
     if not raw or len(raw) > MAX_NAME_BYTES or b"/" in raw or b"\x00" in raw:
         return None

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -36,6 +37,8 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from monitor.sources.listings import ListedItem, NotAListing, Page, PageInput
 from monitor.sources.listings.common import (
+    NS,
+    day_number,
     decode,
     item_for,
     month,
@@ -54,6 +57,7 @@ _LINE = re.compile(
     r"\s+(?P<size>-|\d+[KMG]?)\s*$"
 )
 _TIME = re.compile(r"^\s*(\d\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d)")
+_EXACT_START = re.compile(rb"<html>\r?\n<head><title>Index of ")
 #: The page around nginx's listing, exactly as ngx_http_autoindex_module writes it.
 _EXACT_HEAD = re.compile(
     r"<html>\r?\n<head><title>Index of [^<]*</title></head>\r?\n<body>\r?\n"
@@ -90,6 +94,8 @@ def parse_html_exact(page: PageInput, text: str | None = None) -> Page | None:
     ``<a href="…">…</a>`` (an href with no ``&``, space or control character, link text
     without markup) and time and size, then its tail. ``text`` is the decoded body.
     """
+    if not _EXACT_START.match(page.body):
+        return None  # most pages are told at their first bytes
     text = decode(page) if text is None else text
     head = _EXACT_HEAD.match(text)
     end = text.rfind("</pre>")
@@ -97,15 +103,15 @@ def parse_html_exact(page: PageInput, text: str | None = None) -> Page | None:
         return None
     times = _Times(_offset(page))
     items = []
-    at = head.end()
-    for line in _EXACT_LINE.finditer(text, at, end):
-        if line.start() != at:
+    at, match = head.end(), _EXACT_LINE.match
+    while at < end:
+        line = match(text, at, end)
+        if line is None:
             return None
         at = line.end()
         href, when, size = line.groups()
-        bytes_ = None if size == "-" else int(size) if size.isdigit() else _size(size)
-        items.append(item_for(href, page, bytes_, times.of(when)))
-    return Page("nginx", unique(items)) if at == end else None
+        items.append(item_for(href, page, _exact_size(size), times.of(when)))
+    return Page("nginx", unique(items))
 
 
 def parse_html_tree(page: PageInput, text: str | None = None) -> Page | None:
@@ -128,23 +134,36 @@ def parse_html_tree(page: PageInput, text: str | None = None) -> Page | None:
 
 
 class _Times:
-    """Times of one page, each distinct minute read once."""
+    """Times of one page: each distinct day read once, the hours and minutes added to it."""
 
     def __init__(self, offset: timedelta) -> None:
-        self._offset = offset
-        self._seen: dict[str, int | None] = {}
+        self._shift = int(offset.total_seconds())
 
     def of(self, when: str) -> int | None:
-        """``13-Nov-2026 09:15`` in nanoseconds (None when it is no time)."""
-        try:
-            return self._seen[when]
-        except KeyError:
-            found = self._seen[when] = or_none(html_time, when, self._offset)
-            return found
+        """:func:`html_time` of ``13-Nov-2026 09:15`` (as matched: 17 characters), or None."""
+        days = _day_number(when[:11])
+        hour, minute = int(when[12:14]), int(when[15:17])
+        if days is None or hour > 23 or minute > 59:
+            return None
+        return (days * 86_400 + hour * 3_600 + minute * 60 - self._shift) * NS
+
+
+@lru_cache(maxsize=4096)
+def _day_number(day: str) -> int | None:
+    """Days from 1970-01-01 to ``13-Nov-2026``; None when there is no such day."""
+    try:
+        return day_number(int(day[7:11]), month(day[3:6]), int(day[:2]))
+    except ValueError:
+        return None
 
 
 def _size(text: str) -> int | None:
     return or_none(parse_size, text)
+
+
+def _exact_size(text: str) -> int | None:
+    """:func:`_size` of ``-``, ``1234`` or ``12K``."""
+    return None if text == "-" else int(text) if text.isdigit() else _size(text)
 
 
 def _listing_lines(pre: LexborNode) -> list[tuple[LexborNode, re.Match[str]]] | None:
