@@ -6,8 +6,8 @@ one object per line: ``{"time", "level", "logger", "event", <fields>…, "messag
 records (from the engine, libraries) come out the same way, without ``event`` and fields.
 
 Secrets never reach the output: every value of a ``SecretStr`` or a hidden header in the
-settings, the database URL's password, Apprise URLs and the ``Authorization`` values built
-from them are replaced by ``***`` in each line, after formatting (so a secret inside an
+settings, the database URL's password, Apprise URLs (and their parts) and the ``Authorization``
+values built from them are replaced by ``***`` in each line, after formatting (so a secret inside an
 exception message or a traceback is masked too).
 """
 
@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.engine import make_url
@@ -34,6 +35,9 @@ MIN_SECRET = 4
 #: The engine's loggers that speak at INFO about every poll's steps; below debug they say only
 #: warnings (like every library), so that the log holds one line per poll.
 CHATTY = ("monitor.poll", "monitor.crawl", "monitor.sources")
+#: Loggers kept at warnings even at level debug: watchdog logs every event in the config's
+#: folder, which holds the log file itself, often: each line would log another.
+QUIET = ("watchdog",)
 
 
 def log_event(log: logging.Logger, level: int, event: str, **fields: Any) -> None:
@@ -64,8 +68,25 @@ def collect_secrets(settings: Settings) -> set[str]:
         password = None
     if password:
         found.add(str(password))
-    found.update(settings.notify.apprise)
+    for url in settings.notify.apprise:
+        found.update(_apprise_parts(url))
     return {s for s in found if len(s) >= MIN_SECRET}
+
+
+def _apprise_parts(url: str) -> set[str]:
+    """An Apprise URL and the parts of it that may be a key, as Apprise may log them apart.
+
+    Every user name, password, path segment and query value; the host too unless it looks like
+    a domain name (``tgram://<bot token>/...``, ``discord://<webhook id>/...``).
+    """
+    parts = urlsplit(url)
+    found = {url, url.split("://", 1)[-1]}
+    found.update(p for p in (parts.username, parts.password) if p)
+    found.update(unquote(p) for p in parts.path.split("/") if p)
+    found.update(v for _, v in parse_qsl(parts.query) if v)
+    if parts.hostname and "." not in parts.hostname:
+        found.add(parts.hostname)
+    return found
 
 
 def _walk(value: object, found: set[str]) -> None:
@@ -182,6 +203,8 @@ class DaemonLogging:
         logging.getLogger("monitor").setLevel(number)
         for name in CHATTY:
             logging.getLogger(name).setLevel(quiet)
+        for name in QUIET:
+            logging.getLogger(name).setLevel(max(number, logging.WARNING))
 
     def close(self) -> None:
         logging.getLogger().removeHandler(self.handler)

@@ -57,11 +57,22 @@ class Sender:
         from monitor.notify.outbox import deliver_due
 
         try:
-            await deliver_due(self.store, self.settings(), now=self.clock())
+            report = await deliver_due(self.store, self.settings(), now=self.clock())
         except MonitorError as exc:
             log_event(log, logging.ERROR, "send", status="error", error=exc.message)
         except Exception:  # the top of a job: logged, the next run tries again
             log.exception("outbox: delivery raised an unexpected error")
+            return
+        busy = report.sent or report.failed
+        log_event(
+            log,
+            logging.INFO if busy else logging.DEBUG,
+            "send",
+            sent=len(report.sent),
+            retrying=len(report.retrying),
+            gave_up=len(report.gave_up),
+            channels=",".join(report.channels) or "none",
+        )
 
     async def digest(self) -> None:
         """Write the digest of the last day whose digest was due, then deliver it.

@@ -74,7 +74,13 @@ class DaemonProcess:
         """Every complete log line, parsed (a line that is not JSON fails the test)."""
         text = self.text()
         complete = text[: text.rfind("\n") + 1]
-        return [json.loads(line) for line in complete.splitlines() if line.strip()]
+        parsed = []
+        for line in complete.splitlines():
+            try:
+                parsed.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise AssertionError(f"not a JSON log line: {line!r}\n{text}") from None
+        return parsed
 
     def events(self, event: str, **match: Any) -> list[dict[str, Any]]:
         return [

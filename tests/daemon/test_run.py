@@ -26,7 +26,10 @@ from tests.servers import AutoindexServer
 Start = Callable[..., DaemonProcess]
 
 
-def test_polls_on_schedule_with_one_line_each(tmp_path: Path, db_url: str, daemons: Start) -> None:
+def test_polls_on_schedule_with_one_line_each(
+    tmp_path: Path, sqlite_url: str, daemons: Start
+) -> None:
+    db_url = sqlite_url  # PostgreSQL runs the daemon in test_lock and test_logs
     drop = tmp_path / "drop"
     put(drop, "a.txt")
     config = write(tmp_path / "m.toml", db_url, local_target("drop", drop, every="1s"))
