@@ -17,6 +17,7 @@ import base64
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
@@ -178,12 +179,16 @@ def _json_value(value: Any) -> Any:
 
 
 class DaemonLogging:
-    """The root handler of ``monitor run``: its format, level and secrets change on reload."""
+    """The root handler of ``monitor run``: its format, level and secrets change on reload.
+
+    Warnings, errors in threads and errors Python cannot raise ("Exception ignored in …") go
+    through it too, so every line of the daemon's stderr has the chosen format and is masked.
+    """
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.handler = logging.StreamHandler(stream or sys.stderr)
         self.secrets: set[str] = set()
-        self._installed = False
+        self._hooks: tuple[Any, Any] | None = None
 
     def configure(self, fmt: LogFormat, level: str, secrets: Iterable[str] = ()) -> None:
         """Use ``fmt`` and ``level`` from now on; mask ``secrets`` too (old ones stay masked)."""
@@ -191,21 +196,48 @@ class DaemonLogging:
         formatter = JsonFormatter() if fmt == "json" else TextFormatter()
         formatter.set_secrets(self.secrets)
         self.handler.setFormatter(formatter)
-        root = logging.getLogger()
-        if not self._installed:
-            for old in list(root.handlers):
-                root.removeHandler(old)
-            root.addHandler(self.handler)
-            self._installed = True
+        if self._hooks is None:
+            self._install()
         number = logging.getLevelNamesMapping()[level.upper()]
         quiet = number if number <= logging.DEBUG else max(number, logging.WARNING)
-        root.setLevel(quiet)
+        logging.getLogger().setLevel(quiet)
         logging.getLogger("monitor").setLevel(number)
         for name in CHATTY:
             logging.getLogger(name).setLevel(quiet)
         for name in QUIET:
             logging.getLogger(name).setLevel(max(number, logging.WARNING))
 
-    def close(self) -> None:
-        logging.getLogger().removeHandler(self.handler)
+    def _install(self) -> None:
+        root = logging.getLogger()
+        for old in list(root.handlers):
+            root.removeHandler(old)
+        root.addHandler(self.handler)
+        logging.captureWarnings(True)
+        self._hooks = (threading.excepthook, sys.unraisablehook)
+        threading.excepthook = _thread_error
+        sys.unraisablehook = _unraisable
+
+    def close(self, *, keep_handler: bool = False) -> None:
+        """Give back the hooks; ``keep_handler`` for a process about to exit, so that what is
+        logged while it exits still comes out formatted and masked."""
         self.handler.flush()
+        if self._hooks is not None:
+            logging.captureWarnings(False)
+            threading.excepthook, sys.unraisablehook = self._hooks
+            self._hooks = None
+        if not keep_handler:
+            logging.getLogger().removeHandler(self.handler)
+
+
+def _thread_error(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "a thread"
+    error = (args.exc_type, args.exc_value, args.exc_traceback)
+    logging.getLogger("monitor.daemon").error("error in %s", name, exc_info=error)  # type: ignore[arg-type]
+
+
+def _unraisable(args: Any) -> None:
+    error = (args.exc_type, args.exc_value, args.exc_traceback)
+    what = args.err_msg or "Exception ignored in"
+    logging.getLogger("monitor.daemon").warning("%s: %r", what, args.object, exc_info=error)

@@ -32,7 +32,6 @@ class Outcome:
     """What one poll came to: a result (a snapshot was recorded) or an error (none was)."""
 
     target: str
-    started: datetime
     seconds: float
     result: PollResult | None = None
     error: str | None = None
@@ -69,18 +68,17 @@ class Poller:
             self.polling.discard(name)
 
     async def _run(self, target: TargetConfig) -> Outcome:
-        started = self.clock()
         t0 = time.perf_counter()
         log_event(log, logging.DEBUG, "start", target=target.name)
         try:
             result = await poll_target(self.store, target, clock=self.clock)
         except MonitorError as exc:
-            return Outcome(target.name, started, time.perf_counter() - t0, error=exc.message)
+            return Outcome(target.name, time.perf_counter() - t0, error=exc.message)
         except Exception as exc:  # the top of a job: logged with the target's name
             log.exception("%s: the poll raised an unexpected error", target.name)
             error = f"{type(exc).__name__}: {exc}"
-            return Outcome(target.name, started, time.perf_counter() - t0, error=error)
-        return Outcome(target.name, started, time.perf_counter() - t0, result=result)
+            return Outcome(target.name, time.perf_counter() - t0, error=error)
+        return Outcome(target.name, time.perf_counter() - t0, result=result)
 
 
 def log_poll(

@@ -1,15 +1,17 @@
 """The daemon's life: start, schedule, reload, stop.
 
-Start: take the database lock, open the store, register the targets, schedule each enabled
-target from its last poll (a run missed while the daemon was down is made up once), the
-outbox sender (at once, then every ``send_every``) and the digest (at once to catch up, then
-daily at ``digest_at``). Polls that fail back off (:func:`~monitor.daemon.scheduler.backoff_delay`)
-and return to their schedule after a success.
+Start: take the database lock, open the store, register the targets, and schedule each
+enabled target from its last poll (a run missed while the daemon was down is made up once),
+the outbox sender (at once, then every ``send_every``, and shortly after each poll), and the
+digest (daily at ``digest_at``, and once at start to catch up on one missed while down).
+A failing target backs off (:func:`~monitor.daemon.scheduler.backoff_delay`) and returns to
+its schedule after a success.
 
 Stop (SIGTERM or SIGINT): no new poll starts; polls in flight get ``[daemon] grace`` to
 finish, then are cancelled (a second signal cancels them at once); only then is the
-scheduler shut down. A snapshot is written in one transaction, so a cancelled poll leaves
-either its whole snapshot or nothing. Exit 0.
+scheduler shut down, and the exit code is 0. A poll cancelled while it lists records
+nothing; one cancelled while its snapshot is being written lets that one transaction finish
+before the process exits: never half a snapshot.
 
 Reload (the config file changes, or SIGHUP): a valid config reschedules what changed; an
 invalid one is logged and the running config stays.
@@ -29,6 +31,7 @@ from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import make_url
 
@@ -91,7 +94,7 @@ def run_daemon(
             store.close()
     finally:
         lock.release()
-        logs.close()
+        logs.close(keep_handler=True)
 
 
 class Daemon:
@@ -242,18 +245,21 @@ class Daemon:
         )
 
     def _schedule_digest(self) -> None:
+        """The daily digest at ``digest_at``, and a catch-up run now for one missed while down."""
         notify = self.settings.notify
         if not notify.digest:
-            if self.scheduler.get_job("digest") is not None:
-                self.scheduler.remove_job("digest")
+            for job_id in ("digest", "digest-catch-up"):
+                if self.scheduler.get_job(job_id) is not None:
+                    self.scheduler.remove_job(job_id)
             return
         at = notify.digest_at
         trigger = CronTrigger(hour=at.hour, minute=at.minute, timezone=self.settings.zone)
+        self.scheduler.add_job(self.sender.digest, trigger, id="digest", replace_existing=True)
         self.scheduler.add_job(
             self.sender.digest,
-            trigger,
-            id="digest",
-            next_run_time=self.clock(),  # catch up on a digest missed while down
+            DateTrigger(self.clock()),
+            kwargs={"catch_up": True},
+            id="digest-catch-up",
             replace_existing=True,
         )
 

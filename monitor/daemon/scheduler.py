@@ -149,15 +149,16 @@ def first_run(
     return max(now, due)
 
 
-def last_digest_day(now: datetime, zone: ZoneInfo, at: time) -> date:
-    """The day whose digest was due last at or before ``now`` (the day before ``at`` came).
-
-    ``at`` is the time of day (``[notify] digest_at``) in ``zone``.
-    """
+def last_digest_due(now: datetime, zone: ZoneInfo, at: time) -> datetime:
+    """The last moment at or before ``now`` when a digest was due (``at`` each day in ``zone``)."""
     local = now.astimezone(zone)
-    today_at = datetime.combine(local.date(), at, tzinfo=zone)
-    sent_on = local.date() if local >= today_at else local.date() - timedelta(days=1)
-    return sent_on - timedelta(days=1)
+    today = datetime.combine(local.date(), at, tzinfo=zone)
+    return today if local >= today else today - timedelta(days=1)
+
+
+def last_digest_day(now: datetime, zone: ZoneInfo, at: time) -> date:
+    """The day whose digest was due last at or before ``now``: the day before that moment."""
+    return last_digest_due(now, zone, at).date() - timedelta(days=1)
 
 
 class _SkipNotice(logging.Filter):

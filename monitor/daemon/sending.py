@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
 
 from monitor.config import Settings
 from monitor.daemon.logs import log_event
-from monitor.daemon.scheduler import last_digest_day
+from monitor.daemon.scheduler import last_digest_due
 from monitor.daemon.tasks import Tasks
 from monitor.errors import MonitorError
 from monitor.poll import Clock
 from monitor.store import Store
+from monitor.store.queries import snapshot_t
 
 log = logging.getLogger("monitor.daemon")
 
@@ -74,19 +78,24 @@ class Sender:
             channels=",".join(report.channels) or "none",
         )
 
-    async def digest(self) -> None:
+    async def digest(self, *, catch_up: bool = False) -> None:
         """Write the digest of the last day whose digest was due, then deliver it.
 
-        Run at ``[notify] digest_at`` and once at start-up: writing a day's digest twice is a
-        no-op, so a daemon that was down at ``digest_at`` catches up on the missed one.
+        Runs at ``[notify] digest_at``, and at start-up with ``catch_up`` to write a digest
+        missed while the daemon was down (writing a day's digest twice is a no-op), unless
+        nothing had been polled by the time it was due (a new install sends no empty digest).
         """
         from monitor.digest import enqueue_digest
 
         settings = self.settings()
         now = self.clock()
-        day = last_digest_day(now, settings.zone, settings.notify.digest_at)
+        due = last_digest_due(now, settings.zone, settings.notify.digest_at)
+        day = due.date() - timedelta(days=1)
         try:
             with self.tasks.track():
+                if catch_up and not await asyncio.to_thread(_polled_before, self.store, due):
+                    log_event(log, logging.DEBUG, "digest", day=day, skipped="nothing polled")
+                    return
                 alert = await asyncio.to_thread(enqueue_digest, self.store, settings, day, now=now)
         except MonitorError as exc:
             log_event(log, logging.ERROR, "digest", day=day, status="error", error=exc.message)
@@ -96,3 +105,10 @@ class Sender:
             return
         log_event(log, logging.INFO, "digest", day=day, alert=alert, skipped=alert is None or None)
         await self.deliver()
+
+
+def _polled_before(store: Store, moment: datetime) -> bool:
+    """Whether any poll started before ``moment``."""
+    with store.read() as conn:
+        stmt = select(snapshot_t.c.id).where(snapshot_t.c.started_at < moment).limit(1)
+        return conn.execute(stmt).first() is not None

@@ -40,7 +40,7 @@ class Tasks:
                 if left <= 0:
                     break
                 await asyncio.wait(
-                    {*self.running, hurried}, timeout=left, return_when="FIRST_COMPLETED"
+                    {*self.running, hurried}, timeout=left, return_when=asyncio.FIRST_COMPLETED
                 )
         finally:
             hurried.cancel()
