@@ -84,8 +84,7 @@ def run_daemon(
     try:
         store = open_store(settings.database_url)
         try:
-            with store.write() as conn:
-                q.register_targets(conn, [(t.name, t.kind) for t in settings.targets], clock())
+            register(store, [(t.name, t.kind) for t in settings.targets], clock)
             daemon = Daemon(config_path, settings, store, lock, logs, clock=clock)
             daemon.pinned_format = log_format
             daemon.pinned_level = log_level
@@ -198,6 +197,9 @@ class Daemon:
             await self.tasks.cancel(left)
         self.scheduler.shutdown(wait=False)
         await asyncio.sleep(0)  # the shutdown runs as a loop callback
+        # A poll cancelled while writing its snapshot left the write running in a thread:
+        # it commits or rolls back whole before the daemon says it stopped.
+        await asyncio.get_running_loop().shutdown_default_executor()
         log_event(log, logging.INFO, "stopped", code=self.exit_code)
 
     def _on_sighup(self) -> None:
@@ -381,7 +383,7 @@ class Daemon:
         self.slots.resize(new.daemon.max_polls)
         if plan.added:
             added = [(t.name, t.kind) for t in new.targets if t.name in plan.added]
-            await asyncio.to_thread(self._register, added)
+            await asyncio.to_thread(register, self.store, added, self.clock)
         for name in plan.removed:
             if self.scheduler.get_job(f"poll:{name}") is not None:
                 self.scheduler.remove_job(f"poll:{name}")
@@ -394,9 +396,15 @@ class Daemon:
         if plan.timezone or {"digest", "digest_at"} & set(plan.notify):
             self._schedule_digest()
 
-    def _register(self, targets: Sequence[tuple[str, str]]) -> None:
-        with self.store.write() as conn:
-            q.register_targets(conn, targets, self.clock())
+
+def register(store: Store, targets: Sequence[tuple[str, str]], clock: Clock) -> None:
+    """Give each target a row; the write lock is taken only when one is missing."""
+    with store.read() as conn:
+        known = set(q.target_names(conn).values())
+    missing = [(name, kind) for name, kind in targets if name not in known]
+    if missing:
+        with store.write() as conn:
+            q.register_targets(conn, missing, clock())
 
 
 def _names(names: list[str]) -> str | None:

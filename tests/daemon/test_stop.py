@@ -4,11 +4,16 @@ or are abandoned, never a half snapshot, exit 0."""
 from __future__ import annotations
 
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.daemon.conftest import DaemonProcess, http_target, snapshots, write
+from monitor.store import open_store
+from monitor.store import queries as q
+from tests.daemon.conftest import DaemonProcess, http_target, local_target, snapshots, write
+from tests.helpers import put
 from tests.servers import AutoindexServer
 
 Start = Callable[..., DaemonProcess]
@@ -73,3 +78,33 @@ def test_second_signal_stops_at_once(tmp_path: Path, sqlite_url: str, daemons: S
         assert time.monotonic() - t0 < 5
     assert snapshots(sqlite_url, "web") == []
     assert daemon.events("hurry", signal="SIGINT") and daemon.events("abandoned", target="web")
+
+
+def test_stop_while_a_snapshot_is_written_keeps_it_whole(
+    tmp_path: Path, sqlite_url: str, daemons: Start
+) -> None:
+    drop = tmp_path / "drop"
+    for i in range(40):
+        put(drop, f"d{i % 4}/file-{i:02d}.bin")
+    store = open_store(sqlite_url)
+    with store.write() as conn:
+        q.register_targets(conn, [("big", "local")], datetime.now(UTC))
+    store.close()
+    body = local_target("big", drop, "1h") + '[daemon]\ngrace = "0s"\n'
+    config = write(tmp_path / "m.toml", sqlite_url, body)
+    writer = sqlite3.connect(tmp_path / "monitor.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the poll's write waits for this lock
+    try:
+        daemon = daemons(config, tmp_path / "log", "--log-level", "debug")
+        daemon.wait_for(lambda: "big: listed 44 entries" in daemon.text(), what="the listing")
+        daemon.send(signal.SIGTERM)  # no grace: the poll is cancelled at once, in its write
+        daemon.wait_for(lambda: daemon.events("abandoned", target="big"), what="abandoned")
+        assert daemon.proc.poll() is None  # the write still waits: the process waits for it
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert daemon.wait() == 0
+    stored = snapshots(sqlite_url, "big")  # written whole before the exit
+    assert [(s.status, s.files, s.dirs) for s in stored] == [("complete", 40, 4)]
+    last = daemon.lines()[-1]
+    assert last["event"] == "stopped" and last["code"] == 0 and not daemon.polls()
