@@ -223,25 +223,27 @@ class Walk:
         folder.url, folder.base = url, key
         prefix = folder.path + "/" if folder.path else ""
         names: set[str] = set()
-        for index, item in enumerate(page.items):
-            if len(self.entries) >= self.limits.max_entries:
+        entries, cap, rules = self.entries, self.limits.max_entries, self.rules
+        for index, item in enumerate(page.items):  # 100,000s of items: names looked up once
+            if len(entries) >= cap:
                 self._cut_at_cap(len(page.items) - index)
                 return
-            if item.name in names:
+            name = item.name
+            if name in names:
                 continue
-            names.add(item.name)
-            rel = prefix + item.name
+            names.add(name)
+            rel = prefix + name
             if not item.is_dir:
-                if self.rules.active and self.rules.skips_file(rel):
+                if rules.active and rules.skips_file(rel):
                     self.skipped += 1
                 else:
-                    self.entries.append(Entry(rel, "file", item.size, item.mtime_ns, item.etag))
+                    entries.append(Entry(rel, "file", item.size, item.mtime_ns, item.etag))
                 continue
-            if self.rules.active and self.rules.skips_dir(rel):
+            if rules.active and rules.skips_dir(rel):
                 self.skipped += 1
                 continue
-            self.entries.append(Entry(rel, "dir"))
-            self._queue(folder, item.name, rel)
+            entries.append(Entry(rel, "dir"))
+            self._queue(folder, name, rel)
         if self.progress is not None and len(self.entries) >= self._next_report:
             self.progress(len(self.entries), self.folders)
             self._next_report = len(self.entries) + PROGRESS_EVERY
