@@ -9,7 +9,7 @@ plain :class:`httpx.AsyncBaseTransport` that does what a crawl needs, behind the
   allows (HTTP/1.1 without ``Connection: close``, the whole body read, nothing after it); one
   idle connection is kept (a worker sends one request at a time); one the server closed while
   idle is not used again;
-- HTTP/1.1 only, no proxies (:func:`~monitor.crawl.fetch.open_client` uses httpx's transport
+- HTTP/1.1 only, no proxies (:class:`~monitor.crawl.fetch.Clients` keeps httpx's transport
   when the environment names a proxy); TLS with the client's :class:`ssl.SSLContext` (its
   verification, CA bundle and client certificate), ALPN ``http/1.1``, SNI of the URL's host;
 - responses are read as h11 reads them (RFC 9112): no body for HEAD, 1xx, 204 and 304; else
