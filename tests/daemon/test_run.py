@@ -7,8 +7,8 @@ import itertools
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 from tests.daemon.conftest import (
@@ -29,26 +29,31 @@ Start = Callable[..., DaemonProcess]
 def test_polls_on_schedule_with_one_line_each(
     tmp_path: Path, sqlite_url: str, daemons: Start
 ) -> None:
-    db_url = sqlite_url  # PostgreSQL runs the daemon in test_lock and test_logs
     drop = tmp_path / "drop"
     put(drop, "a.txt")
-    config = write(tmp_path / "m.toml", db_url, local_target("drop", drop, every="1s"))
+    config = write(tmp_path / "m.toml", sqlite_url, local_target("drop", drop, every="0.5s"))
     daemon = daemons(config, tmp_path / "log")
     first = daemon.wait_polls(1)[0]
     put(drop, "b.txt")
-    polls = daemon.wait_polls(3)
+    daemon.wait_polls(3)
+    daemon.send(signal.SIGSTOP)  # frozen for 1.5 s: three runs are missed...
+    time.sleep(1.5)
+    frozen = len(daemon.polls())
+    daemon.send(signal.SIGCONT)  # ...and made up by one run, not three
+    daemon.wait_polls(frozen + 2)
     assert daemon.stop() == 0
     polls = daemon.polls()
-    stored = snapshots(db_url, "drop")
+    stored = snapshots(sqlite_url, "drop")
     assert [p["snapshot"] for p in polls] == [s.id for s in stored]  # one line per poll
     assert first["status"] == "complete" and first["files"] == 1 and first["added"] == 1
     assert sum(p["added"] for p in polls) == 2
     for line in polls:
         assert {"target", "status", "added", "removed", "modified", "moved", "files"} <= set(line)
         assert line["seconds"] >= 0 and line["level"] == "info"
-    starts = [s.started_at for s in stored]
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert all(timedelta(seconds=0.8) < g < timedelta(seconds=1.6) for g in gaps), gaps
+    gaps = [(b.started_at - a.started_at).total_seconds() for a, b in itertools.pairwise(stored)]
+    before, across, after = gaps[: frozen - 1], gaps[frozen - 1], gaps[frozen:]
+    assert all(0.35 < g < 0.9 for g in before), gaps
+    assert across > 1.4 and all(0.3 < g < 0.9 for g in after), gaps  # coalesced
     assert daemon.events("stopped", code=0)
 
 
