@@ -85,9 +85,16 @@ def run_daemon(
         store = open_store(settings.database_url)
         try:
             register(store, [(t.name, t.kind) for t in settings.targets], clock)
-            daemon = Daemon(config_path, settings, store, lock, logs, clock=clock)
-            daemon.pinned_format = log_format
-            daemon.pinned_level = log_level
+            daemon = Daemon(
+                config_path,
+                settings,
+                store,
+                lock,
+                logs,
+                clock=clock,
+                pinned_format=log_format,
+                pinned_level=log_level,
+            )
             return asyncio.run(daemon.run())
         finally:
             store.close()
@@ -108,15 +115,18 @@ class Daemon:
         logs: DaemonLogging,
         *,
         clock: Clock = utc_now,
+        pinned_format: LogFormat | None = None,
+        pinned_level: str | None = None,
     ) -> None:
+        """``pinned_*``: log settings given on the command line, kept over reloads."""
         self.config_path = config_path
         self.settings = settings
         self.store = store
         self.lock = lock
         self.logs = logs
         self.clock = clock
-        self.pinned_format: LogFormat | None = None
-        self.pinned_level: str | None = None
+        self.pinned_format = pinned_format
+        self.pinned_level = pinned_level
         self.failures: dict[str, int] = {}
         self.exit_code = 0
         self.stopping = False
