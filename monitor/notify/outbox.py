@@ -13,6 +13,9 @@ An alert row is written by the poll that caused it, in the poll's own transactio
    :data:`BACKOFF_FIRST`, capped at :data:`BACKOFF_MAX`, with jitter). After
    ``1 + [daemon] send_retries`` tries the alert is given up (``gave_up_at``): logged, kept.
 
+The database work runs in threads (:func:`asyncio.to_thread`), so a busy database never stalls
+the daemon's event loop, where the polls run.
+
 Exactly once: an alert (per channel) is marked only after its send succeeded, and a marked
 channel is never sent again. The one window left is a crash between a successful send and its
 mark: then the alert is sent once more after the claim expires (restart included), with the
@@ -30,6 +33,7 @@ crash mid-send means no resend.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -116,17 +120,23 @@ async def deliver_due(
     report = DeliveryReport(channels=[c.name for c in channels])
     if not channels:
         return report
-    with store.read() as conn:
-        due = _due(conn, now, only)
+    due = await asyncio.to_thread(_read_due, store, now, only)
     for alert_id, delivered in due:
         needed = {c.name for c in channels} - delivered
         if needed and needed <= report.down.keys():
             report.waiting.append(alert_id)
             continue
-        alert = _claim(store, alert_id, now)
+        alert = await asyncio.to_thread(_claim, store, alert_id, now)
         if alert is not None:
             await _deliver(store, settings, alert, channels, now, report, jitter())
     return report
+
+
+def _read_due(
+    store: Store, now: datetime, only: Collection[int] | None
+) -> list[tuple[int, frozenset[str]]]:
+    with store.read() as conn:
+        return _due(conn, now, only)
 
 
 def _due(
@@ -182,13 +192,13 @@ async def _deliver(
 ) -> None:
     if alert.attempts > settings.daemon.send_retries + 1:  # claimed every time, never recorded
         error = f"the sender stopped during each of {alert.attempts - 1} tries (crash or kill?)"
-        _failed(store, settings, alert, error, now, report, jitter)
+        await asyncio.to_thread(_failed, store, settings, alert, error, now, report, jitter)
         return
     try:
         payload = json.loads(alert.payload)
         message = render_alert(alert.kind, payload, settings, alert_id=alert.id, key=alert.key)
     except (NotifyError, ValueError) as exc:
-        _failed(store, settings, alert, str(exc), now, report, jitter)
+        await asyncio.to_thread(_failed, store, settings, alert, str(exc), now, report, jitter)
         return
     message = replace(message, date=now)
     done, errors, marked_sent = set(alert.delivered), [], False
@@ -207,12 +217,13 @@ async def _deliver(
             continue
         done.add(channel.name)
         marked_sent = all(c.name in done for c in channels)
-        _mark(store, alert.id, done, sent_at=now if marked_sent else None)
+        await asyncio.to_thread(_mark, store, alert.id, done, sent_at=now if marked_sent else None)
     if errors:
-        _failed(store, settings, alert, "; ".join(errors), now, report, jitter)
+        error = "; ".join(errors)
+        await asyncio.to_thread(_failed, store, settings, alert, error, now, report, jitter)
         return
     if not marked_sent:  # every channel had delivered it before this try
-        _mark(store, alert.id, done, sent_at=now)
+        await asyncio.to_thread(_mark, store, alert.id, done, sent_at=now)
     log.info("alert %s (%s) sent: %s", alert.id, alert.kind, message.subject)
     report.sent.append(alert.id)
 
