@@ -191,6 +191,15 @@ def test_defaults_field_values() -> None:
         "watch": [],
         "down_after": 3,
         "stale_after": None,
+        "archive": {
+            "enabled": False,
+            "include": [],
+            "exclude": [],
+            "max_file_size": 1_000_000_000,
+            "max_bytes_per_poll": 10_000_000_000,
+            "quota": None,
+            "max_age": None,
+        },
     }
 
 

@@ -22,6 +22,8 @@ from pydantic import BaseModel
 
 from monitor.config import (
     TARGET_MODELS,
+    ArchiveRules,
+    ArchiveStore,
     BasicAuth,
     BearerAuth,
     Daemon,
@@ -43,6 +45,7 @@ ENVIRON = {
     "VENDOR_PASSWORD": "pw",
     "VENDOR_TOKEN": "tk",
     "SMTP_PASSWORD": "pw",
+    "S3_SECRET": "pw",
 }
 # A table header, possibly commented out: `[defaults]`, `# [[target]]`.
 HEADER = re.compile(r"^(#\s*)?\[\[?([A-Za-z_][A-Za-z0-9_.]*)\]\]?\s*$")
@@ -92,7 +95,10 @@ def kind_of(model: type[BaseModel]) -> str | None:
 
 def pick(spot_key: str, parent: type[BaseModel], value: dict[str, Any]) -> type[BaseModel]:
     """The model of ``parent``'s key that a table or inline table is, chosen by its ``kind``."""
-    models = [s.model for s in TREE.values() if s.parent is parent and s.key == spot_key]
+    fields = parent.model_fields.items()
+    info = next((i for n, i in fields if (i.alias or n) == spot_key), None)
+    assert info is not None, f"{parent.__name__} has no key {spot_key!r}"
+    models = models_in(info.annotation)
     if len(models) == 1:
         return models[0]
     chosen = [m for m in models if kind_of(m) == value.get("kind")]
@@ -117,6 +123,7 @@ class Table:
     line: int | None  # the header's index
     commented: bool
     settings: list[Setting] = field(default_factory=list)
+    above: Table | None = None  # the table a dotted one is in: [target.archive] -> [[target]]
 
     @property
     def parent(self) -> str | None:
@@ -127,18 +134,28 @@ class Table:
 
     def model(self) -> type[BaseModel]:
         """The model of the table: ``[notify.smtp]`` is the ``smtp`` key of ``[notify]``'s."""
-        model: type[BaseModel] = Settings
-        parts = self.name.split(".") if self.name else []
-        for index, part in enumerate(parts):
-            model = pick(part, model, self.value() if index == len(parts) - 1 else {})
-        return model
+        if self.above is not None:
+            return pick(self.name.rpartition(".")[2], self.above.model(), self.value())
+        return pick(self.name, Settings, self.value()) if self.name else Settings
+
+    def owner(self, settings: Settings) -> Any:
+        """The loaded model this table became."""
+        if self.name == "target":
+            return settings.target(self.value()["name"])
+        if self.above is not None:
+            return getattr(self.above.owner(settings), self.name.rpartition(".")[2])
+        return getattr(settings, self.name) if self.name else settings
 
 
 def read_tables(text: str) -> list[Table]:
     tables = [Table("", None, commented=False)]
     for index, line in enumerate(text.splitlines()):
         if header := HEADER.match(line):
-            tables.append(Table(header.group(2), index, commented=bool(header.group(1))))
+            name = header.group(2)
+            prefix = name.rpartition(".")[0]
+            above = next((t for t in reversed(tables) if prefix and t.name == prefix), None)
+            assert above is not None or not prefix, f"[{name}] is not inside a [{prefix}]"
+            tables.append(Table(name, index, commented=bool(header.group(1)), above=above))
         elif setting := SETTING.match(line):
             key, commented = setting.group(2), bool(setting.group(1))
             value = tomllib.loads(f"{key} = {setting.group(3)}")[key]
@@ -185,6 +202,8 @@ def test_the_models_are_walked() -> None:
         "Notify",
         "Smtp",
         "WatchRule",
+        "ArchiveRules",
+        "ArchiveStore",
         "BearerAuth",
     }
     assert ("LocalTarget", "every") in MODEL_KEYS  # inherited fields are included
@@ -208,7 +227,9 @@ def test_the_example_is_read_as_tables() -> None:
         ("daemon", Daemon, False),
         ("notify", Notify, False),
         ("notify.smtp", Smtp, True),
+        ("archive", ArchiveStore, False),
         ("target", LocalTarget, False),
+        ("target.archive", ArchiveRules, False),
         ("target", HttpTarget, True),
     ]
     assert [e["kind"] for e in examples(BasicAuth) + examples(BearerAuth)] == ["basic", "bearer"]
@@ -298,12 +319,7 @@ def test_each_commented_example_is_valid_when_uncommented(
     path = tmp_path / EXAMPLE.name
     path.write_text(uncommented(table, setting), encoding="utf-8")
     settings = load_settings(path, environ=ENVIRON)
-    owner: Any = settings
-    if table.name == "target":
-        owner = settings.target(table.value()["name"])
-    elif table.name:
-        for part in table.name.split("."):
-            owner = getattr(owner, part)
+    owner = table.owner(settings)
     fields = type(owner).model_fields
     key = next(name for name, info in fields.items() if (info.alias or name) == setting.key)
     value = getattr(owner, key)

@@ -16,10 +16,12 @@ repeated in an error message, nor are the credentials of a URL.
 
 Modules: :mod:`~monitor.config.values` (value types), :mod:`~monitor.config.targets` (target
 models), :mod:`~monitor.config.alerting` (daemon, notify, watch rules),
-:mod:`~monitor.config.settings` (the whole file), :mod:`~monitor.config.loading` (reading it).
+:mod:`~monitor.config.archive` (what is archived, and where), :mod:`~monitor.config.settings`
+(the whole file), :mod:`~monitor.config.loading` (reading it).
 """
 
 from monitor.config.alerting import Daemon, Notify, Smtp, WatchRule
+from monitor.config.archive import ArchiveRules, ArchiveStore
 from monitor.config.loading import _message, load_settings, settings_from_dict
 from monitor.config.settings import Settings
 from monitor.config.targets import (
@@ -48,6 +50,8 @@ DEFAULT_CONFIG_NAME = "monitor.toml"
 __all__ = [
     "DEFAULT_CONFIG_NAME",
     "TARGET_MODELS",
+    "ArchiveRules",
+    "ArchiveStore",
     "BasicAuth",
     "BearerAuth",
     "Daemon",

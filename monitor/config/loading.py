@@ -99,7 +99,16 @@ def _split_defaults(defaults: dict[str, Any]) -> tuple[dict[str, Any], list[Any]
 
 def _merge_errors(errors: list[Any], early: list[Any]) -> list[Any]:
     """Errors in order of the file: top-level keys and ``[defaults]`` first, then targets."""
-    leading = {"data_dir", "database", "timezone", "reviewer", "defaults", "daemon", "notify"}
+    leading = {
+        "data_dir",
+        "database",
+        "timezone",
+        "reviewer",
+        "defaults",
+        "daemon",
+        "notify",
+        "archive",
+    }
     later = (i for i, e in enumerate(errors) if e["loc"] and e["loc"][0] not in leading)
     cut = next(later, len(errors))
     return [*errors[:cut], *early, *errors[cut:]]

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ConfigDict, Field, field_validator
 
 from monitor.config.alerting import Daemon, Notify
+from monitor.config.archive import ArchiveStore
 from monitor.config.targets import Defaults, TargetConfig
 from monitor.config.values import TimeZoneName, _Strict
 from monitor.errors import ConfigError
@@ -25,6 +26,7 @@ class Settings(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     daemon: Daemon = Field(default_factory=Daemon)
     notify: Notify = Field(default_factory=Notify)
+    archive: ArchiveStore = Field(default_factory=ArchiveStore)
     targets: list[TargetConfig] = Field(default_factory=list, alias="target")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -45,6 +47,11 @@ class Settings(_Strict):
     @property
     def database_url(self) -> str:
         return self.database or f"sqlite:///{self.data_dir / 'monitor.db'}"
+
+    @property
+    def blob_store_url(self) -> str:
+        """Where archived bodies go: ``[archive] store``, else ``<data_dir>/blobs``."""
+        return self.archive.store or (self.data_dir / "blobs").as_uri()
 
     @property
     def zone(self) -> ZoneInfo:

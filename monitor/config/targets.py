@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator
 
 from monitor import __version__
 from monitor.config.alerting import Address, Cron, WatchRule
+from monitor.config.archive import ArchiveRules
 from monitor.config.values import (
     Duration,
     Headers,
@@ -49,6 +50,8 @@ class Defaults(_Strict):
     down_after: int = Field(default=3, ge=1, le=1000)
     #: Alert when no new file has arrived for this long (unset: never).
     stale_after: PositiveDuration | None = None
+    #: Which new files are downloaded and kept as evidence (off by default).
+    archive: ArchiveRules = Field(default_factory=ArchiveRules)
 
     @field_validator("every")
     @classmethod

@@ -156,3 +156,50 @@ class Alert(SQLModel, table=True):
     delivered: str | None = Field(default=None, sa_type=Text)
     #: Set when the tries ran out: the alert stays in the table, unsent.
     gave_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+CAPTURE_STATUSES = ("complete", "failed", "changed", "skipped")
+
+
+class Blob(SQLModel, table=True):
+    """One archived body, stored once in the blob store under its SHA-256."""
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_type=BigInteger)
+    #: The type detected from the bytes (never from the name): a MIME type, and a description.
+    mime: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=200)
+    stored_at: datetime = Field(sa_type=UTCDateTime)
+    #: When ``monitor verify`` last re-hashed it and found it intact.
+    verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Capture(SQLModel, table=True):
+    """One try to archive one version's body, with its provenance or why it failed.
+
+    ``complete``: stored, ``sha256`` names the blob; ``failed``: the fetch failed (retried
+    at ``next_attempt_at``); ``changed``: the body was not what the listing promised (size),
+    retried; ``skipped``: the archive rules left it out (too big, quota), not retried.
+    """
+
+    __table_args__ = (Index("ix_capture_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    target_id: int = Field(foreign_key="target.id", index=True)
+    version_id: int = Field(foreign_key="version.id", index=True)
+    path: str = Field(sa_type=PathText)
+    status: str = Field(max_length=16)
+    sha256: str | None = Field(default=None, foreign_key="blob.sha256", index=True)
+    #: Bytes received, and what the listing said the file holds.
+    size: int | None = Field(default=None, sa_type=BigInteger)
+    expected_size: int | None = Field(default=None, sa_type=BigInteger)
+    url: str = Field(sa_type=Text)
+    fetched_at: datetime = Field(sa_type=UTCDateTime)
+    http_status: int | None = None
+    #: JSON object of the response headers as received.
+    headers: str | None = Field(default=None, sa_type=Text)
+    ip: str | None = Field(default=None, max_length=64)
+    tls_fingerprint: str | None = Field(default=None, max_length=100)
+    error: str | None = Field(default=None, sa_type=Text)
+    attempts: int = 1
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

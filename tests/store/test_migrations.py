@@ -86,8 +86,8 @@ def test_0002_keeps_alerts_and_adds_delivery_columns(db_url: str) -> None:
                 ),
                 {"now": now},
             )
-        upgrade_schema(store)
-        assert stored_revision(store) == SCHEMA_HEAD == "0002"
+        upgrade_schema(store, "0002")
+        assert stored_revision(store) == "0002"
         with store.read() as conn:
             columns = {c["name"] for c in inspect(conn).get_columns("alert")}
             rows = conn.execute(
@@ -107,5 +107,23 @@ def test_0002_keeps_alerts_and_adds_delivery_columns(db_url: str) -> None:
             columns = {c["name"] for c in inspect(conn).get_columns("alert")}
             count = conn.execute(text("SELECT count(*) FROM alert")).scalar()
         assert "delivered" not in columns and count == 2
+    finally:
+        store.close()
+
+
+def test_0003_adds_the_archive_tables_and_goes_back(db_url: str) -> None:
+    store = _store_at(db_url, "0002")
+    try:
+        upgrade_schema(store)
+        assert stored_revision(store) == SCHEMA_HEAD == "0003"
+        with store.read() as conn:
+            tables = set(inspect(conn).get_table_names())
+            indexes = {i["name"] for i in inspect(conn).get_indexes("capture")}
+        assert {"blob", "capture"} <= tables
+        assert "ix_capture_due" in indexes
+        with store.write() as conn:
+            command.downgrade(_alembic_config(conn), "0002")
+        with store.read() as conn:
+            assert not {"blob", "capture"} & set(inspect(conn).get_table_names())
     finally:
         store.close()
