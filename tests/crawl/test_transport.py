@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from monitor.crawl.fetch import proxied
 from monitor.crawl.transport import ListingTransport
 from tests.servers import free_port, make_cert
 
@@ -300,3 +301,24 @@ def test_a_header_that_could_split_the_request_is_refused() -> None:
 
     with pytest.raises(httpx.LocalProtocolError):
         asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({}, False),
+        ({"HTTP_PROXY": "http://proxy.example:3128"}, True),
+        ({"https_proxy": "http://proxy.example:3128"}, True),
+        ({"ALL_PROXY": "socks5://proxy.example:1080"}, True),
+        ({"NO_PROXY": "example.org"}, False),
+    ],
+)
+def test_a_proxy_in_the_environment_keeps_httpxs_transport(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], expected: bool
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert proxied() is expected
