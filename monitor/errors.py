@@ -10,7 +10,10 @@
     │   └── FolderFailed     one folder could not be listed (the poll is partial)
     ├── StoreError           the database refused, is busy, or is at the wrong schema
     │   └── NotFound         a target, snapshot, batch or path the user named does not exist
-    └── NotifyError          an alert could not be delivered
+    ├── NotifyError          an alert could not be delivered
+    └── ArchiveError         a file could not be archived, or archived files cannot be read
+        ├── BlobStoreError   the blob store refused (disk full, permissions, S3 unreachable)
+        └── BlobMissing      a blob the database names is not in the store
 
 Library exceptions are translated into these at the boundary with ``raise … from exc``; every
 exception carries a message meant for a person.
@@ -65,3 +68,19 @@ class NotFound(StoreError):
 
 class NotifyError(MonitorError):
     """An alert could not be delivered."""
+
+
+class ArchiveError(MonitorError):
+    """A file could not be archived, or the archive could not be read."""
+
+
+class BlobStoreError(ArchiveError):
+    """The blob store cannot be used: full, not writable, unreachable, or misconfigured."""
+
+
+class BlobMissing(ArchiveError):
+    """A blob named by its SHA-256 is not in the store."""
+
+    def __init__(self, sha256: str, where: str) -> None:
+        super().__init__(f"blob {sha256} is not in {where}")
+        self.sha256 = sha256

@@ -1,0 +1,156 @@
+"""Blob stores: a folder and S3 (moto's server) behave the same through the BlobStore API."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from monitor.archive.blobs import BlobStore, LocalBlobStore, open_blob_store
+from monitor.config import Settings
+from monitor.errors import ArchiveError, BlobMissing, BlobStoreError, ConfigError
+from tests.archive.conftest import S3Server
+
+
+def _settings(tmp_path: Path, **archive: object) -> Settings:
+    return Settings.model_validate({"data_dir": tmp_path / "data", "archive": archive})
+
+
+@pytest.fixture(params=["file", "s3"])
+def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "file":
+        return open_blob_store(_settings(tmp_path))
+    s3: S3Server = request.getfixturevalue("s3_bucket")
+    return open_blob_store(
+        _settings(
+            tmp_path,
+            store=f"s3://{s3.bucket}/evidence",
+            endpoint=s3.endpoint,
+            region=s3.region,
+            access_key_id=s3.access_key_id,
+            secret_access_key=s3.secret_access_key,
+        )
+    )
+
+
+async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_put_read_exists_size_hashes_delete(blob_store: BlobStore) -> None:
+    one, two = b"first body\n" * 1000, os.urandom(3 * 1024 * 1024 + 7)
+    assert asyncio.run(blob_store.put_stream(_sha(one), _chunks(one[:10], one[10:])))
+    assert asyncio.run(blob_store.put_stream(_sha(two), _chunks(two)))
+    # One copy per hash: the same content again stores nothing new.
+    assert not asyncio.run(blob_store.put_stream(_sha(one), _chunks(one)))
+
+    assert b"".join(blob_store.read(_sha(one))) == one
+    assert b"".join(blob_store.read(_sha(two))) == two
+    assert blob_store.exists(_sha(one)) and blob_store.size(_sha(two)) == len(two)
+    assert sorted(blob_store.hashes()) == sorted([_sha(one), _sha(two)])
+
+    blob_store.delete(_sha(one))
+    blob_store.delete(_sha(one))  # absent: nothing happens
+    assert not blob_store.exists(_sha(one)) and blob_store.size(_sha(one)) is None
+    assert list(blob_store.hashes()) == [_sha(two)]
+    with pytest.raises(BlobMissing, match=_sha(one)):
+        blob_store.read(_sha(one))
+    # Nothing is left in the staging folder.
+    assert not list(blob_store.staging_dir().glob("*"))
+
+
+def test_put_of_a_finished_temp_file_takes_it_over(blob_store: BlobStore) -> None:
+    data = b"staged"
+    with blob_store.temp_file() as (path, file):
+        file.write(data)
+    assert path.exists()
+    assert asyncio.run(blob_store.put(_sha(data), path))
+    assert not path.exists()
+    assert b"".join(blob_store.read(_sha(data))) == data
+
+
+def test_a_wrong_hash_stores_nothing(blob_store: BlobStore) -> None:
+    with pytest.raises(ArchiveError, match="hash to"):
+        asyncio.run(blob_store.put_stream(_sha(b"other"), _chunks(b"this")))
+    assert list(blob_store.hashes()) == []
+    assert not list(blob_store.staging_dir().glob("*"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../" + "a" * 61, "A" * 64, "a" * 63, "a" * 65, "/etc/passwd", "a" * 63 + "\x00", ""],
+)
+def test_only_hex_hashes_are_names(blob_store: BlobStore, name: str) -> None:
+    for call in (blob_store.exists, blob_store.size, blob_store.read, blob_store.delete):
+        with pytest.raises(ArchiveError, match="not a SHA-256"):
+            call(name)
+    with pytest.raises(ArchiveError, match="not a SHA-256"):
+        asyncio.run(blob_store.put_stream(name, _chunks(b"x")))
+
+
+def test_local_layout_and_atomic_write(tmp_path: Path) -> None:
+    store = open_blob_store(_settings(tmp_path))
+    assert isinstance(store, LocalBlobStore)
+    assert store.root == tmp_path / "data" / "blobs"
+    sha = _sha(b"body")
+    asyncio.run(store.put_stream(sha, _chunks(b"body")))
+    assert (store.root / sha[:2] / sha[2:4] / sha).read_bytes() == b"body"
+    # Stray files in the folder are not blobs.
+    (store.root / sha[:2] / sha[2:4] / "notes.txt").write_text("x")
+    (store.root / "zz").mkdir()
+    (store.root / "zz" / ("b" * 64)).write_text("x")
+    assert list(store.hashes()) == [sha]
+
+
+def test_file_url_and_unknown_kinds(tmp_path: Path) -> None:
+    folder = tmp_path / "my blobs"
+    store = open_blob_store(_settings(tmp_path, store=folder.as_uri()))
+    assert isinstance(store, LocalBlobStore) and store.root == folder
+    assert store.describe() == f"folder {folder}"
+    with pytest.raises(ConfigError, match="local folder"):
+        open_blob_store(_settings(tmp_path, store="file://otherhost/x"))
+
+
+def test_s3_describe_names_bucket_and_endpoint(s3_bucket: S3Server, tmp_path: Path) -> None:
+    store = open_blob_store(
+        _settings(tmp_path, store=f"s3://{s3_bucket.bucket}", endpoint=s3_bucket.endpoint)
+    )
+    assert store.describe() == f"s3://{s3_bucket.bucket} at {s3_bucket.endpoint}"
+
+
+def test_s3_without_obstore_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "obstore", None)
+    with pytest.raises(BlobStoreError, match=r"filedrop-monitor\[s3\]"):
+        open_blob_store(_settings(tmp_path, store="s3://bucket/x"))
+
+
+def test_s3_unreachable_is_a_blob_store_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        store = open_blob_store(
+            _settings(
+                tmp_path,
+                store="s3://bucket/x",
+                endpoint=f"http://127.0.0.1:{port}",
+                access_key_id="k",
+                secret_access_key="s",
+                region="us-east-1",
+            )
+        )
+        with pytest.raises(BlobStoreError, match="cannot look up"):
+            store.exists("a" * 64)
