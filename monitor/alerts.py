@@ -28,7 +28,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from monitor.config import TargetConfig, WatchRule
 from monitor.output import human_duration, iso, to_json
@@ -37,8 +39,8 @@ from monitor.sources.local import GlobSet
 from monitor.store.queries import (
     TABLES,
     HasEntryState,
-    batch_files,
     batch_t,
+    biggest_batch_files,
     get_batch,
     snapshot_t,
 )
@@ -148,13 +150,16 @@ class DigestHealth(TypedDict):
 
 
 class DigestTarget(TypedDict):
+    """One target's day; change counts are of files."""
+
     target: str
     added: int
     removed: int
     modified: int
     moved: int
     bytes_added: int
-    batches: list[DigestBatch]  # batches opened that day
+    batches: list[DigestBatch]  # batches opened that day, the first 50
+    batches_total: int  # all batches opened that day
     health: DigestHealth
     busiest: list[DigestFolder]  # at most 5, most files first
 
@@ -188,11 +193,15 @@ def insert_alert(
     snapshot_id: int | None = None,
     batch_id: int | None = None,
 ) -> int | None:
-    """Write one alert unless one with ``key`` exists; return its id (None: it existed)."""
-    if conn.execute(select(alert_t.c.id).where(alert_t.c.key == key)).first() is not None:
-        return None
-    result = conn.execute(
-        insert(alert_t).values(
+    """Write one alert unless one with ``key`` exists; return its id (None: it existed).
+
+    ``INSERT ... ON CONFLICT DO NOTHING``: two writers of the same key (the daemon and
+    ``monitor digest --send``) never fail on each other; one row wins.
+    """
+    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert_(alert_t)
+        .values(
             key=key,
             kind=kind,
             target_id=target_id,
@@ -201,10 +210,14 @@ def insert_alert(
             created_at=now,
             payload=to_json(dict(payload)),
         )
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(alert_t.c.id)
     )
-    alert_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    alert_id = conn.execute(stmt).scalar()
+    if alert_id is None:
+        return None
     log.info("alert %d: %s %s", alert_id, kind, key)
-    return alert_id
+    return int(alert_id)
 
 
 def file_item(entry: HasEntryState, change: str, url_for: UrlFor) -> FileItem:
@@ -227,11 +240,6 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _biggest(items: list[FileItem]) -> tuple[list[FileItem], int]:
-    items.sort(key=lambda i: (-(i["size"] or 0), i["path"]))
-    return items[:MAX_ITEMS], max(0, len(items) - MAX_ITEMS)
-
-
 @functools.lru_cache(maxsize=256)
 def _glob(pattern: str) -> GlobSet:
     return GlobSet.from_patterns([pattern], setting=f"watch rule glob {pattern!r}")
@@ -250,30 +258,43 @@ def matches(rule: WatchRule, entry: HasEntryState) -> bool:
     return not rule.types or any(name.endswith("." + t) for t in rule.types)
 
 
+#: A file that a snapshot brought: the entry, how it came (added / modified / moved), and the
+#: entry it replaced (a modified file's old state, a moved file's old path), if any.
+Arrived = tuple[HasEntryState, str, HasEntryState | None]
+
+
 def watch_hits(
     conn: Connection,
     *,
     target: TargetConfig,
     target_id: int,
     snapshot_id: int,
-    arrivals: Sequence[tuple[HasEntryState, str]],
+    arrivals: Sequence[Arrived],
     url_for: UrlFor,
     now: datetime,
 ) -> list[int]:
-    """One ``watch`` alert per rule that new or modified files of this snapshot meet."""
+    """One ``watch`` alert per rule that files of this snapshot meet and did not meet before.
+
+    A file that grows or is touched while it keeps meeting a rule alerts once, not at every
+    poll; a file renamed into a rule (an upload's temporary name) alerts when it gets there.
+    """
     ids: list[int] = []
     for rule in target.watch:
-        hits = [file_item(e, change, url_for) for e, change in arrivals if matches(rule, e)]
+        hits = [
+            (e, change)
+            for e, change, before in arrivals
+            if matches(rule, e) and (before is None or not matches(rule, before))
+        ]
         if not hits:
             continue
-        items, more = _biggest(hits)
+        hits.sort(key=lambda hit: (-(hit[0].size or 0), hit[0].path))
         payload: WatchPayload = {
             "target": target.name,
             "rule": rule.name,
             "snapshot": snapshot_id,
             "at": _stamp(now),
-            "items": items,
-            "more": more,
+            "items": [file_item(e, change, url_for) for e, change in hits[:MAX_ITEMS]],
+            "more": max(0, len(hits) - MAX_ITEMS),
         }
         key = f"watch:{snapshot_id}:{rule.name}"
         alert_id = insert_alert(
@@ -297,8 +318,9 @@ def batches_settled(
     ids: list[int] = []
     for batch_id in batch_ids:
         batch = get_batch(conn, batch_id)
-        files = [file_item(v, f.change, url_for) for f, v in batch_files(conn, batch_id)]
-        items, more = _biggest(files)
+        biggest = biggest_batch_files(conn, batch_id, limit=MAX_ITEMS)
+        items = [file_item(v, change, url_for) for change, v in biggest]
+        more = max(0, batch.files - len(items))
         payload: BatchPayload = {
             "target": target.name,
             "batch": batch_id,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from monitor.errors import MonitorError
 from monitor.store.models import REVIEW_STATUSES
@@ -124,6 +124,19 @@ def _refresh_totals(conn: Connection, batch_id: int, snapshot_id: int, now: date
         .where(batch_t.c.id == batch_id)
         .values(files=files, total_bytes=total, last_snapshot=snapshot_id, last_change_at=now)
     )
+
+
+def follow_moves(conn: Connection, moves: Iterable[tuple[int, str, int]]) -> None:
+    """Point batch files at the new path and version of files that moved (old version id,
+    new path, new version id): an upload renamed from its temporary name is named as it is."""
+    rows = [{"old": old, "path": path, "new": new} for old, path, new in moves]
+    if rows:
+        conn.execute(
+            update(batch_file_t)
+            .where(batch_file_t.c.version_id == bindparam("old"))
+            .values(path=bindparam("path"), version_id=bindparam("new")),
+            rows,
+        )
 
 
 def settle_batches(

@@ -3,6 +3,8 @@
 A day is midnight to midnight in the configured time zone; its changes are the diff between
 the state at the end of the day before and at the end of the day (as ``monitor diff --day``).
 A target first polled that day starts from its first snapshot (the baseline did not arrive).
+Counts are of files (folders come and go with them); a failed or held snapshot is never a
+boundary.
 The daemon writes the digest of the day before at ``[notify] digest_at``;
 ``monitor digest --day D`` builds any day's by hand. Writing is idempotent: one digest per day.
 """
@@ -38,6 +40,8 @@ from monitor.store.queries import (
 
 #: Folders listed as the busiest of a target's day.
 BUSIEST = 5
+#: New batches listed per target (``batches_total`` counts them all).
+MAX_BATCHES = 50
 
 
 def digest_day(settings: Settings, now: datetime) -> date:
@@ -97,6 +101,7 @@ def _unpolled(target: TargetConfig) -> DigestTarget:
         "moved": 0,
         "bytes_added": 0,
         "batches": [],
+        "batches_total": 0,
         "health": _health_of(Counter(), None),
         "busiest": [],
     }
@@ -105,11 +110,11 @@ def _unpolled(target: TargetConfig) -> DigestTarget:
 def _target_day(
     conn: Connection, target: TargetConfig, tid: int, start: datetime, end: datetime
 ) -> DigestTarget:
-    before = _last_before(conn, tid, start) or _first_applied(conn, tid, start, end)
-    after = _last_before(conn, tid, end)
+    before = _last_applied(conn, tid, start) or _first_applied(conn, tid, start, end)
+    after = _last_applied(conn, tid, end)
     diff = compute_diff(conn, tid, before, after)
-    arrived = [v for v in diff.added if v.type == "file"]
-    arrived += [new for _, new in diff.modified if new.type == "file"]
+    added = [v for v in diff.added if v.type == "file"]
+    arrived = added + [new for _, new in diff.modified if new.type == "file"]
     folders: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
     for version in arrived:
@@ -120,6 +125,7 @@ def _target_day(
         {"folder": f, "files": n, "bytes": sizes[f]}
         for f, n in sorted(folders.items(), key=lambda item: (-item[1], item[0]))[:BUSIEST]
     ]
+    batches = _batches_opened(conn, tid, start, end)
     statuses = Counter(
         str(s)
         for s in conn.execute(
@@ -132,19 +138,30 @@ def _target_day(
     )
     return {
         "target": target.name,
-        "added": len(diff.added),
-        "removed": len(diff.removed),
-        "modified": len(diff.modified),
-        "moved": len(diff.moved),
-        "bytes_added": sum(v.size or 0 for v in diff.added if v.type == "file"),
-        "batches": _batches_opened(conn, tid, start, end),
-        "health": _health_of(statuses, after),
+        "added": len(added),
+        "removed": sum(1 for v in diff.removed if v.type == "file"),
+        "modified": sum(1 for _, new in diff.modified if new.type == "file"),
+        "moved": sum(1 for _, new in diff.moved if new.type == "file"),
+        "bytes_added": sum(v.size or 0 for v in added),
+        "batches": batches[:MAX_BATCHES],
+        "batches_total": len(batches),
+        "health": _health_of(statuses, snapshot_at(conn, tid, end - timedelta(microseconds=1))),
         "busiest": busiest,
     }
 
 
-def _last_before(conn: Connection, tid: int, moment: datetime) -> Snapshot | None:
-    return snapshot_at(conn, tid, moment - timedelta(microseconds=1))
+def _last_applied(conn: Connection, tid: int, moment: datetime) -> Snapshot | None:
+    """The last applied snapshot started before ``moment``: a failed or held one has no state
+    of its own (its id would read as "nothing yet" when it came first)."""
+    last = conn.execute(
+        select(func.max(snapshot_t.c.id)).where(
+            snapshot_t.c.target_id == tid,
+            snapshot_t.c.applied.is_(True),
+            snapshot_t.c.status != "failed",
+            snapshot_t.c.started_at < moment,
+        )
+    ).scalar_one()
+    return None if last is None else get_snapshot(conn, int(last))
 
 
 def _first_applied(conn: Connection, tid: int, start: datetime, end: datetime) -> Snapshot | None:
@@ -153,6 +170,7 @@ def _first_applied(conn: Connection, tid: int, start: datetime, end: datetime) -
         select(func.min(snapshot_t.c.id)).where(
             snapshot_t.c.target_id == tid,
             snapshot_t.c.applied.is_(True),
+            snapshot_t.c.status != "failed",
             snapshot_t.c.started_at >= start,
             snapshot_t.c.started_at < end,
         )

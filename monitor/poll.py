@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from monitor import alerts
-from monitor.batches import Arrival, record_arrivals, settle_batches
+from monitor.batches import Arrival, follow_moves, record_arrivals, settle_batches
 from monitor.config import TargetConfig
 from monitor.diff import PollChanges, compare, is_suspect
 from monitor.errors import MonitorError, RootUnavailable
@@ -307,6 +307,8 @@ def _hold(
         conn, target=target, target_id=tid, snapshot_id=sid, removed=lost,
         files_before=files_before, reason=error, now=now,
     )  # fmt: skip
+    # The server answered with a listing: a down target is back, even if the listing is odd.
+    alerts.poll_succeeded(conn, target=target, target_id=tid, snapshot_id=sid, now=now)
     return result
 
 
@@ -359,11 +361,15 @@ def _apply(
     batches = record_arrivals(
         conn, target_id=tid, snapshot_id=sid, arrivals=arrivals, depth=target.batch_depth, now=now
     )
+    follow_moves(conn, [(old.id, new.path, ids[new.path]) for old, new in changes.moved])
     settled = settle_batches(
         conn, target_id=tid, snapshot_id=sid, settle=target.settle, now=now, failed=failed or []
     )
     url_for = make_source(target).url_for
-    arrived = [(e, kinds[e.path]) for e in new_entries if e.type == "file" and e.path in kinds]
+    arrived: list[alerts.Arrived] = [(e, "added", None) for e in changes.added]
+    arrived += [(new, "modified", old) for old, new in changes.modified]
+    arrived += [(new, "moved", old) for old, new in changes.moved]
+    arrived = [a for a in arrived if a[0].type == "file"]
     if not baseline:
         alerts.watch_hits(
             conn, target=target, target_id=tid, snapshot_id=sid, arrivals=arrived,

@@ -80,10 +80,35 @@ def test_watch_rules_alert_at_once_naming_the_rule(store: Store, drop: Path, clo
     assert [i["path"] for i in got["contracts"]["payload"]["items"]] == ["in/contract-7.PDF"]
     assert [i["path"] for i in got["big"]["payload"]["items"]] == ["in/huge.bin"]
     assert got["big"]["snapshot_id"] == result.snapshot_id
-    put(drop, "in/huge.bin", b"y" * 3000, mtime=1_700_000_100)  # modified: alerts again
+    put(drop, "in/huge.bin", b"y" * 3000, mtime=1_700_000_100)  # still big: no new alert
+    put(drop, "in/grows.bin", b"y" * 10)
     poll(store, target, clock)
-    (second,) = [a for a in alerts(store, "watch") if a["snapshot_id"] != result.snapshot_id]
-    assert second["payload"]["items"][0]["change"] == "modified"
+    assert len(alerts(store, "watch")) == 2
+    put(drop, "in/grows.bin", b"y" * 1500, mtime=1_700_000_100)  # now it is big
+    grown = poll(store, target, clock)
+    (third,) = [a for a in alerts(store, "watch") if a["snapshot_id"] == grown.snapshot_id]
+    assert [(i["path"], i["change"]) for i in third["payload"]["items"]] == [
+        ("in/grows.bin", "modified")
+    ]
+
+
+def test_an_upload_renamed_from_its_temporary_name(store: Store, drop: Path, clock: Clock) -> None:
+    target = make_target(drop, settle="1h", watch=[{"name": "pdf", "types": ["pdf"]}])
+    poll(store, target, clock)
+    put(drop, "in/.contract.pdf.Xa81", b"x" * 100)
+    poll(store, target, clock)
+    assert alerts(store, "watch") == []
+    (drop / "in/.contract.pdf.Xa81").rename(drop / "in/contract.pdf")
+    moved = poll(store, target, clock)
+    assert moved.moved == 1
+    (hit,) = alerts(store, "watch")
+    assert [(i["path"], i["change"]) for i in hit["payload"]["items"]] == [
+        ("in/contract.pdf", "moved")
+    ]
+    clock.advance(hours=1)
+    poll(store, target, clock)
+    (settled,) = alerts(store, "batch_settled")
+    assert [i["path"] for i in settled["payload"]["items"]] == ["in/contract.pdf"]
 
 
 def test_down_after_n_failures_then_recovered_once(
@@ -109,6 +134,25 @@ def test_down_after_n_failures_then_recovered_once(
     assert recovered["snapshot_id"] == back.snapshot_id
     assert recovered["payload"]["failures"] == 4
     assert recovered["payload"]["down_since"] == first_failure.isoformat()
+
+
+def test_a_suspect_listing_ends_a_down_streak(store: Store, tmp_path: Path, clock: Clock) -> None:
+    root = tmp_path / "back"
+    root.mkdir()
+    for i in range(20):
+        put(root, f"f{i:02d}")
+    target = make_target(root, down_after=2, suspect_min_removed=1)
+    poll(store, target, clock)
+    away = tmp_path / "away"
+    root.rename(away)
+    poll(store, target, clock)
+    poll(store, target, clock)
+    root.mkdir()
+    put(root, "f00")  # back, with most files missing
+    held = poll(store, target, clock)
+    assert held.status == "suspect"
+    assert [a["kind"] for a in alerts(store)] == ["down", "suspect", "recovered"]
+    assert alerts(store, "recovered")[0]["snapshot_id"] == held.snapshot_id
 
 
 def test_a_short_failure_streak_raises_nothing(store: Store, tmp_path: Path, clock: Clock) -> None:

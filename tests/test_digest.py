@@ -58,13 +58,14 @@ def test_a_day_of_one_target(store: Store, tmp_path: Path, drop: Path) -> None:
     assert digest["start"] == "2026-11-20T00:00:00+01:00"
     assert digest["empty"] is False
     day, unpolled = digest["targets"]
+    # Files only: the two new folders are not counted.
     assert (day["added"], day["removed"], day["modified"], day["moved"]) == (
-        5,
+        3,
         1,
         0,
         0,
-    )  # two folders and three files
-    assert day["bytes_added"] == 160  # three files; the new folders count as entries, 0 bytes
+    )  # files only
+    assert day["bytes_added"] == 160
     assert [
         (b["folder"], b["files"], b["bytes"], b["status"], b["review"]) for b in day["batches"]
     ] == [("ep01", 3, 160, "settled", "new")]
@@ -75,6 +76,22 @@ def test_a_day_of_one_target(store: Store, tmp_path: Path, drop: Path) -> None:
     assert day["health"]["polls"] == 2 and day["health"]["complete"] == 2
     assert day["health"]["last_status"] == "complete"
     assert unpolled["target"] == "never-polled" and unpolled["health"]["polls"] == 0
+    assert day["batches_total"] == 1
+
+
+def test_a_failed_first_poll_is_not_a_boundary(store: Store, tmp_path: Path, drop: Path) -> None:
+    settings = make_settings(tmp_path, drop)
+    put(drop, "there.txt", b"x" * 100)
+    clock = Clock(datetime(2026, 11, 19, 22, 0, tzinfo=UTC))
+    hidden = drop.rename(tmp_path / "hidden")
+    poll(store, settings.target("drop"), clock)  # failed: the folder is not there
+    hidden.rename(drop)
+    clock.now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    poll(store, settings.target("drop"), clock)  # the baseline, on the day
+    put(drop, "new.txt", b"y" * 7)
+    poll(store, settings.target("drop"), clock)
+    (day, _) = build_digest(store, settings, date(2026, 11, 20))["targets"]
+    assert (day["added"], day["bytes_added"]) == (1, 7)
 
 
 def test_a_target_first_polled_that_day_starts_from_its_baseline(

@@ -390,6 +390,20 @@ def batch_files(conn: Connection, batch_id: int) -> list[tuple[BatchFile, Stored
     ]
 
 
+def biggest_batch_files(
+    conn: Connection, batch_id: int, *, limit: int
+) -> list[tuple[str, StoredVersion]]:
+    """A batch's ``limit`` biggest files (then by path): (change, version) pairs."""
+    stmt = (
+        select(batch_file_t.c.change, *VERSION_COLUMNS)
+        .join(version_t, version_t.c.id == batch_file_t.c.version_id)
+        .where(batch_file_t.c.batch_id == batch_id)
+        .order_by(func.coalesce(version_t.c.size, 0).desc(), version_t.c.path)
+        .limit(limit)
+    )
+    return [(str(row[0]), StoredVersion(*row[1:])) for row in conn.execute(stmt)]
+
+
 def review_events(conn: Connection, batch_id: int) -> list[ReviewEvent]:
     stmt = (
         select(review_event_t)
