@@ -84,10 +84,14 @@ def cron_trigger(expression: str, zone: ZoneInfo, *, jitter: float | None = None
 def target_trigger(
     target: Defaults, zone: ZoneInfo, *, jitter: bool = True, start: datetime | None = None
 ) -> Trigger:
-    """When ``target`` polls: its cron line if set, else every ``every`` from ``start``."""
+    """When ``target`` polls: its cron line if set, else every ``every`` from ``start``.
+
+    An interval's jitter is at most half the interval, so polls keep their order and pace.
+    """
     spread = target.jitter.total_seconds() if jitter else 0.0
     if target.cron:
         return cron_trigger(target.cron, zone, jitter=spread or None)
+    spread = min(spread, target.every.total_seconds() / 2)
     return IntervalTrigger(
         seconds=target.every.total_seconds(),
         start_date=start,

@@ -110,6 +110,12 @@ def test_every_and_jitter() -> None:
     assert all(30 * M <= g <= 32 * M for g in gaps) and len(set(gaps)) > 1
     calm = target_trigger(target(every="30m", jitter="2m"), PARIS, jitter=False, start=now)
     assert next_runs(calm, now, 2) == [now, now + 30 * M]
+    # A jitter longer than the interval is cut to half of it: runs keep their pace.
+    short = target_trigger(target(every="2s", jitter="30s"), PARIS, start=now)
+    runs = next_runs(short, now, 20)
+    assert all(
+        timedelta(seconds=2) <= b - a <= timedelta(seconds=3) for a, b in itertools.pairwise(runs)
+    )
 
 
 def test_interval_of_a_cron_line_is_the_gap_between_its_runs() -> None:
