@@ -98,7 +98,8 @@ def _status(alert: Alert) -> str:
         return "sent"
     if alert.gave_up_at is not None:
         return "given up"
-    return "retrying" if alert.attempts else "pending"
+    # a try that found only channels down is not counted, but it did fail
+    return "retrying" if alert.attempts or alert.last_error else "pending"
 
 
 def _alert_row(alert: Alert, names: dict[int, str], obj: App) -> dict[str, Any]:

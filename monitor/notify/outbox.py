@@ -9,9 +9,7 @@ An alert row is written by the poll that caused it, in the poll's own transactio
    ``apprise:<hash>``), outside any transaction.
 3. **Mark** right after each successful send (its own small transaction): the channel joins
    ``delivered``; once every channel has delivered, ``sent_at`` is set.
-4. On a failure: ``last_error`` and ``next_attempt_at = now + backoff`` (exponential from
-   :data:`BACKOFF_FIRST`, capped at :data:`BACKOFF_MAX`, with jitter). After
-   ``1 + [daemon] send_retries`` tries the alert is given up (``gave_up_at``): logged, kept.
+4. On a failure: ``last_error`` and ``next_attempt_at = now + wait``; see *Giving up* below.
 
 The database work runs in threads (:func:`asyncio.to_thread`), so a busy database never stalls
 the daemon's event loop, where the polls run.
@@ -24,11 +22,29 @@ same Message-ID, so mail clients and servers can recognise the duplicate.
 Without any channel configured nothing is sent and nothing is marked: alerts wait. A channel
 that cannot be reached at all (:class:`~monitor.notify.base.ChannelDown`: connection, TLS,
 login) is not used again in the same call, so a dead mail server costs one timeout per call,
-not one per alert; alerts that need only dead channels wait without a try being counted.
+not one per alert; alerts that need only dead channels wait, unclaimed.
 
-Every claim counts as a try, so an alert whose tries all died without a word (the process
-killed each time) is given up too, rather than sent forever: with ``send_retries = 0`` a
-crash mid-send means no resend.
+Giving up. Two kinds of failure are told apart:
+
+- *channel-level* (:class:`~monitor.notify.base.ChannelDown`: the server cannot be reached,
+  TLS fails, the login is refused): nothing is wrong with the alert, so the try is **not
+  counted** (the claim's ``attempts + 1`` is taken back). It waits as long as it has waited
+  already (its age, between :data:`BACKOFF_FIRST` and :data:`BACKOFF_MAX`, with jitter), so a
+  long outage costs few connections, and it goes out when the channel is back;
+- *message-level* (any other :class:`~monitor.errors.NotifyError`: the server refused this
+  message or its recipients, Apprise could not deliver it, the payload cannot be rendered):
+  the try counts, the wait is exponential from :data:`BACKOFF_FIRST` (capped at
+  :data:`BACKOFF_MAX`, with jitter), and after ``1 + [daemon] send_retries`` counted tries the
+  alert is given up (``gave_up_at``): logged, kept.
+
+A try where one channel failed message-level counts even if another was down. Whatever the
+failures, an alert still undelivered :data:`GIVE_UP_AFTER` after it was written is given up at
+its next failed try: news that old is better read in ``monitor alerts`` than mailed.
+
+Every claim counts until its try is recorded, so an alert whose tries all died without a word
+(the process killed each time) is given up too, rather than sent forever. ``send_retries = 0``
+means one counted try: a refused message is given up at once, and a crash between send and
+mark means no resend (the next claim gives it up).
 """
 
 from __future__ import annotations
@@ -40,6 +56,7 @@ import random
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Table, or_, select, update
@@ -62,6 +79,8 @@ BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
 #: Alerts handled in one call at most (the rest wait for the next call).
 BATCH_LIMIT = 200
+#: An alert not delivered this long after it was written is given up at its next failed try.
+GIVE_UP_AFTER = timedelta(days=7)
 
 
 @dataclass
@@ -89,6 +108,7 @@ class _Due:
     key: str
     kind: str
     payload: str
+    created_at: datetime
     attempts: int
     delivered: frozenset[str]
 
@@ -98,6 +118,11 @@ def backoff(attempts: int, *, jitter: float) -> timedelta:
     doublings = max(0, min(attempts - 1, 30))
     base = min(BACKOFF_FIRST * (1 << doublings), BACKOFF_MAX)
     return base * (0.5 + jitter / 2)
+
+
+def outage_wait(age: timedelta, *, jitter: float) -> timedelta:
+    """The wait after a try that found only channels down: as long as the alert has waited."""
+    return min(max(age, BACKOFF_FIRST), BACKOFF_MAX) * (0.5 + jitter / 2)
 
 
 async def deliver_due(
@@ -175,10 +200,12 @@ def _claim(store: Store, alert_id: int, now: datetime) -> _Due | None:
         if claimed.rowcount != 1:
             return None
         row = conn.execute(
-            select(c.key, c.kind, c.payload, c.attempts, c.delivered).where(c.id == alert_id)
+            select(c.key, c.kind, c.payload, c.created_at, c.attempts, c.delivered).where(
+                c.id == alert_id
+            )
         ).one()
     done = _channels_done(row.delivered)
-    return _Due(alert_id, row.key, row.kind, row.payload, row.attempts, done)
+    return _Due(alert_id, row.key, row.kind, row.payload, row.created_at, row.attempts, done)
 
 
 async def _deliver(
@@ -190,18 +217,19 @@ async def _deliver(
     report: DeliveryReport,
     jitter: float,
 ) -> None:
+    failed = partial(_failed, store, settings, alert, now=now, report=report, jitter=jitter)
     if alert.attempts > settings.daemon.send_retries + 1:  # claimed every time, never recorded
         error = f"the sender stopped during each of {alert.attempts - 1} tries (crash or kill?)"
-        await asyncio.to_thread(_failed, store, settings, alert, error, now, report, jitter)
+        await asyncio.to_thread(failed, error, counted=True)
         return
     try:
         payload = json.loads(alert.payload)
         message = render_alert(alert.kind, payload, settings, alert_id=alert.id, key=alert.key)
     except (NotifyError, ValueError) as exc:
-        await asyncio.to_thread(_failed, store, settings, alert, str(exc), now, report, jitter)
+        await asyncio.to_thread(failed, str(exc), counted=True)
         return
     message = replace(message, date=now)
-    done, errors, marked_sent = set(alert.delivered), [], False
+    done, errors, counted, marked_sent = set(alert.delivered), [], False, False
     for channel in channels:
         if channel.name in done:
             continue
@@ -213,14 +241,15 @@ async def _deliver(
         except NotifyError as exc:
             if isinstance(exc, ChannelDown):
                 report.down[channel.name] = str(exc)
+            else:
+                counted = True
             errors.append(f"{channel.name}: {exc}")
             continue
         done.add(channel.name)
         marked_sent = all(c.name in done for c in channels)
         await asyncio.to_thread(_mark, store, alert.id, done, sent_at=now if marked_sent else None)
     if errors:
-        error = "; ".join(errors)
-        await asyncio.to_thread(_failed, store, settings, alert, error, now, report, jitter)
+        await asyncio.to_thread(failed, "; ".join(errors), counted=counted)
         return
     if not marked_sent:  # every channel had delivered it before this try
         await asyncio.to_thread(_mark, store, alert.id, done, sent_at=now)
@@ -241,24 +270,42 @@ def _failed(
     settings: Settings,
     alert: _Due,
     error: str,
+    *,
+    counted: bool,
     now: datetime,
     report: DeliveryReport,
     jitter: float,
 ) -> None:
+    """Record a failed try: retry later, or give up (see the module on what counts)."""
+    c = alert_t.c
     values: dict[str, Any] = {"last_error": error}
-    if alert.attempts > settings.daemon.send_retries:
+    tries = alert.attempts if counted else alert.attempts - 1
+    if not counted:
+        values["attempts"] = c.attempts - 1  # the claim's count is taken back
+    too_old = now - alert.created_at >= GIVE_UP_AFTER
+    if too_old or (counted and tries > settings.daemon.send_retries):
+        if too_old:
+            error = values["last_error"] = f"not delivered within {_days(GIVE_UP_AFTER)}: {error}"
         values |= {"gave_up_at": now, "next_attempt_at": None}
-        log.error(
-            "alert %s (%s) given up after %s tries: %s", alert.id, alert.kind, alert.attempts, error
-        )
+        log.error("alert %s (%s) given up after %s tries: %s", alert.id, alert.kind, tries, error)
         report.gave_up.append(alert.id)
     else:
-        values["next_attempt_at"] = now + backoff(alert.attempts, jitter=jitter)
-        log.warning("alert %s (%s) try %s failed: %s", alert.id, alert.kind, alert.attempts, error)
+        wait = (
+            backoff(alert.attempts, jitter=jitter)
+            if counted
+            else outage_wait(now - alert.created_at, jitter=jitter)
+        )
+        values["next_attempt_at"] = now + wait
+        what = f"try {tries}" if counted else "try (not counted: channel down)"
+        log.warning("alert %s (%s) %s failed: %s", alert.id, alert.kind, what, error)
         report.retrying.append(alert.id)
     report.errors[alert.id] = error
     with store.write() as conn:
-        conn.execute(update(alert_t).where(alert_t.c.id == alert.id).values(**values))
+        conn.execute(update(alert_t).where(c.id == alert.id).values(**values))
+
+
+def _days(span: timedelta) -> str:
+    return f"{span.days} day" + ("" if span.days == 1 else "s")
 
 
 def list_alerts(

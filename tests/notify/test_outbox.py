@@ -20,6 +20,7 @@ from monitor.notify.email import EmailChannel
 from monitor.notify.outbox import (
     BACKOFF_MAX,
     CLAIM_FOR,
+    GIVE_UP_AFTER,
     DeliveryReport,
     _claim,
     backoff,
@@ -124,16 +125,17 @@ def test_451_then_accepted_with_backoff_and_the_same_message_id(
     assert (sent.attempts, sent.last_error, sent.sent_at) == (2, None, NOW + timedelta(seconds=30))
 
 
-def test_a_dead_server_is_retried_with_growing_waits_then_given_up(
-    tmp_path: Path, store: Store
+def test_a_refused_message_is_retried_with_growing_waits_then_given_up(
+    tmp_path: Path, store: Store, server: SmtpServer
 ) -> None:
-    s = settings_for(tmp_path, free_port(), daemon={"send_retries": 2})
+    s = settings_for(tmp_path, server, daemon={"send_retries": 2})
     alert_id = add_alert(store, "down", P.down(target="studio"), target="studio")
+    server.recorder.replies = ["554 5.6.0 Message rejected"] * 3  # this message, every try
     at, waits = timedelta(0), []
     for _ in range(2):
         report = deliver(store, s, at)
         assert report.retrying == [alert_id]
-        assert "refused the connection" in report.errors[alert_id]
+        assert "answered 554 5.6.0 Message rejected" in report.errors[alert_id]
         next_at = row(store, alert_id).next_attempt_at
         assert next_at is not None
         waits.append(next_at - (NOW + at))
@@ -143,8 +145,44 @@ def test_a_dead_server_is_retried_with_growing_waits_then_given_up(
     assert report.gave_up == [alert_id] and not report.retrying
     given_up = row(store, alert_id)
     assert (given_up.attempts, given_up.gave_up_at, given_up.next_attempt_at) == (3, NOW + at, None)
-    assert given_up.sent_at is None and "refused the connection" in (given_up.last_error or "")
+    assert given_up.sent_at is None and "554 5.6.0" in (given_up.last_error or "")
     assert deliver(store, s, timedelta(days=30)).failed == []  # kept, never tried again
+    assert not server.received
+
+
+def test_a_mail_outage_of_hours_gives_nothing_up(tmp_path: Path, store: Store) -> None:
+    """Channel-level failures (connection, TLS, login) never count as tries: after six hours
+    of a dead mail server every alert is still waiting, and goes out once the server is back."""
+    dead = settings_for(tmp_path, free_port(), daemon={"send_retries": 2})
+    ids = [add_alert(store, "stale", P.stale(), key=f"stale:{i}") for i in range(5)]
+    at, connections = timedelta(0), 0
+    while at < timedelta(hours=6):  # the daemon, every 5 minutes
+        report = deliver(store, dead, at)
+        connections += len(report.retrying)
+        assert not report.gave_up and not report.sent
+        at += timedelta(minutes=5)
+    rows = [row(store, i) for i in ids]
+    assert all(r.gave_up_at is None and r.attempts == 0 for r in rows)
+    assert all("refused the connection" in (r.last_error or "") for r in rows)
+    assert connections < 72  # at most one per call; waits grow with the outage
+    longest = max((r.next_attempt_at or NOW) - (NOW + at) for r in rows)
+    assert longest > timedelta(minutes=20)
+    with smtp_server(tmp_path) as server:
+        back = settings_for(tmp_path, server, daemon={"send_retries": 2})
+        assert sorted(deliver(store, back, timedelta(hours=8)).sent) == ids
+    assert len(server.received) == 5
+
+
+def test_an_alert_undeliverable_for_a_week_is_given_up(tmp_path: Path, store: Store) -> None:
+    dead = settings_for(tmp_path, free_port())
+    old = add_alert(store, "stale", P.stale(), key="old", created_at=NOW - GIVE_UP_AFTER)
+    recent = add_alert(store, "down", P.down(), key="recent")
+    report = deliver(store, dead)
+    assert report.gave_up == [old] and report.waiting == [recent]
+    given_up = row(store, old)
+    assert given_up.gave_up_at == NOW and given_up.attempts == 0
+    assert "not delivered within 7 days" in (given_up.last_error or "")
+    assert "refused the connection" in (given_up.last_error or "")
 
 
 def test_backoff_doubles_and_is_capped() -> None:
@@ -297,4 +335,5 @@ def test_a_dead_channel_is_tried_once_per_call(tmp_path: Path, store: Store) -> 
     third = add_alert(store, "recovered", P.recovered())
     report = deliver(store, only_email, timedelta(hours=2))
     assert report.retrying == [first] and report.waiting == [second, third]
-    assert (row(store, second).attempts, row(store, third).attempts) == (1, 0)
+    # only the dead channel failed: no try counted for any of them
+    assert [row(store, i).attempts for i in (first, second, third)] == [0, 0, 0]
