@@ -7,7 +7,7 @@ A server path is hostile data. :class:`SafeNames` turns each one into a relative
 - holds no NUL, control, bidi-override or zero-width character, and none of ``<>:"|?*\\``
   (undecodable bytes and control characters become ``%XX``, the others ``_``);
 - has no Windows device name (CON, PRN, AUX, NUL, COM0-9, LPT0-9, CONIN$, CONOUT$, with or
-  without an extension) and no segment ending in a dot or a space;
+  without an extension) and no segment starting with a space or ending in a dot or a space;
 - keeps each segment within :data:`MAX_SEGMENT_BYTES` of UTF-8, cutting the stem and adding
   ``~`` and a short hash of the original segment when it must;
 - is unique among the names given out, ignoring case and Unicode normalisation (Windows and
@@ -56,7 +56,7 @@ def clean_segment(segment: str) -> str:
     text = unicodedata.normalize("NFC", segment)
     text = _ESCAPED.sub(_escape, text)
     text = _REPLACED.sub("_", text)
-    text = text.rstrip(" .")
+    text = text.strip(" ").rstrip(" .")
     if not text:
         return "_"
     stem = text.split(".", 1)[0].rstrip(" ")

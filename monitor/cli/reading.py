@@ -7,11 +7,14 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.console import Console
+from rich.text import Text
 from sqlalchemy import Connection
 
-from monitor.cli.base import FormatOpt, app, app_of
+from monitor.archive.textdiff import Step, bodies_of, steps, terminal_safe
+from monitor.cli.base import App, FormatOpt, app, app_of
 from monitor.errors import MonitorError, UsageError
-from monitor.output import Column, Format, display_name, emit, human_size, to_json
+from monitor.output import Column, Format, display_name, emit, human_size, iso, to_json
 from monitor.poll import utc_now
 from monitor.report import compute_diff, diff_report, diff_rows, entry, mtime_of
 from monitor.sources import make_source
@@ -207,15 +210,27 @@ def history(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="Target name.")],
     path: Annotated[str, typer.Argument(help="Path relative to the target root.")],
+    content: Annotated[
+        bool,
+        typer.Option(
+            "--content", help="Also show how the archived body changed (a diff for text)."
+        ),
+    ] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Show every version a path had and when each was seen.
 
-    Example: monitor history studio-drop ep02/sc901/notes.txt
+    With --content, each change of the archived body too: a unified diff between
+    consecutive text versions, sizes and hashes for binary ones.
+
+    Example: monitor history studio-drop ep02/sc901/notes.txt --content
     """
     obj = app_of(ctx)
+    if content and fmt is Format.csv:
+        raise UsageError("--content shows diffs: use --format table or json")
     with obj.read() as conn:
         spans = q.history(conn, q.target_id(conn, target), path.strip("/"))
+        changes = _content_steps(obj, conn, spans, path) if content else None
     if not spans:
         raise MonitorError(f"{target}: {display_name(path)!r} was never seen")
     rows = [
@@ -231,17 +246,63 @@ def history(
         }
         for s in spans
     ]
-    emit(
-        rows,
-        [
-            Column("first_snapshot", "snapshot", "int"),
-            Column("seen", "seen", "time"),
-            Column("gone", "gone", "time"),
-            Column("type", "type"),
-            Column("size", "size", "size"),
-            Column("mtime", "modified", "time"),
+    if changes is not None and fmt is Format.json:
+        typer.echo(to_json(_content_report(target, rows, changes, obj.zone)))
+        return
+    emit(rows, HISTORY_COLUMNS, fmt, zone=obj.zone, title=display_name(path))
+    if changes is not None:
+        _print_steps(changes)
+
+
+HISTORY_COLUMNS = [
+    Column("first_snapshot", "snapshot", "int"),
+    Column("seen", "seen", "time"),
+    Column("gone", "gone", "time"),
+    Column("type", "type"),
+    Column("size", "size", "size"),
+    Column("mtime", "modified", "time"),
+]
+
+
+def _content_steps(obj: App, conn: Connection, spans: list[q.VersionSpan], path: str) -> list[Step]:
+    from monitor.archive.blobs import open_blob_store
+
+    files = [s.version for s in spans if s.version.type == "file"]
+    return steps(open_blob_store(obj.settings), bodies_of(conn, files, path.strip("/")))
+
+
+def _content_report(
+    target: str, rows: list[dict[str, Any]], changes: list[Step], zone: ZoneInfo
+) -> dict[str, Any]:
+    """``history --content --format json``: the versions, and each change of the body."""
+    return {
+        "target": target,
+        "versions": [
+            {k: iso(v, zone) if isinstance(v, datetime) else v for k, v in row.items()}
+            for row in rows
         ],
-        fmt,
-        zone=obj.zone,
-        title=display_name(path),
-    )
+        "changes": [
+            {
+                "from": c.before.label,
+                "to": c.after.label,
+                "kind": c.kind,
+                "summary": c.summary,
+                "diff": c.lines,
+            }
+            for c in changes
+        ],
+    }
+
+
+def _print_steps(changes: list[Step]) -> None:
+    """Each change of the body; every line escaped (file content is hostile)."""
+    console = Console(highlight=False, soft_wrap=True)
+    if not changes:
+        console.print("(one archived version at most: nothing to compare)", style="dim")
+    for c in changes:
+        console.print(Text(terminal_safe(c.summary), style="bold"))
+        for line in c.lines:
+            console.print(Text(terminal_safe(line), style=_DIFF_STYLES.get(line[:1], "")))
+
+
+_DIFF_STYLES = {"+": "green", "-": "red", "@": "cyan"}

@@ -27,6 +27,7 @@ HOSTILE = [
     "conin$",
     "trailing dot.",
     "trailing space ",
+    " leading space",
     "..",
     ".",
     "...",
@@ -56,7 +57,7 @@ WINDOWS_DEVICES = {"con", "prn", "aux", "nul", "conin$", "conout$"} | {
 def _segment_ok(segment: str) -> None:
     assert segment not in ("", ".", "..")
     assert len(segment.encode("utf-8")) <= MAX_SEGMENT_BYTES
-    assert not segment.endswith((" ", "."))
+    assert not segment.endswith((" ", ".")) and not segment.startswith(" ")
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in segment)
     assert not any(c in '<>:"|?*\\/' for c in segment)
     assert not any(0xD800 <= ord(c) <= 0xDFFF for c in segment)

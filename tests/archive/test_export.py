@@ -1,0 +1,234 @@
+"""``monitor export``: a batch or a day as a zip that verifies with ``sha256sum -c`` elsewhere."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from monitor.store import open_store
+from monitor.store import queries as q
+from tests.archive.test_export_helpers import archive_current
+from tests.conftest import Cli, write_config
+
+HOSTILE = {
+    "ep01/notes.txt": b"hello\n",
+    "ep01/CON.txt": b"device name\n",
+    "ep01/aux": b"another device\n",
+    "ep01/a\\b.txt": b"backslash\n",
+    "ep01/<script>alert(1)</script>.html": b"<script>alert(1)</script>\n",
+    "ep01/x\x01y\x1b[31m.txt": b"control characters\n",
+    "ep01/" + "n" * 250 + ".txt": b"long name\n",
+    "ep01/Report.txt": b"one\n",
+    "ep01/REPORT.txt": b"two\n",
+    "ep01/...": b"dots\n",
+    "ep01/ trailing. ": b"trailing\n",
+    "ep01/bad-\udcff.bin": bytes(range(256)),
+    "ep01/missing.bin": b"never archived",
+}
+
+
+def _write(root: Path, rel: str, data: bytes) -> None:
+    path = os.path.join(os.fsencode(root), os.fsencode(rel))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as file:
+        file.write(data)
+
+
+@pytest.fixture
+def drop(tmp_path: Path) -> Path:
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def cli(tmp_path: Path, db_url: str, drop: Path) -> Cli:
+    """The CLI on a local target "drop" that archives."""
+    config = write_config(
+        tmp_path / "monitor.toml",
+        db_url,
+        f'[[target]]\nname = "drop"\nkind = "local"\npath = "{drop}"\nsettle = "1h"\n'
+        "[target.archive]\nenabled = true\n",
+    )
+    return Cli(config, CliRunner(env={"COLUMNS": "200"}))
+
+
+def _new_batch(cli: Cli, drop: Path, files: dict[str, bytes]) -> int:
+    cli("poll")  # the baseline: opens no batch
+    for rel, data in files.items():
+        _write(drop, rel, data)
+    cli("poll")
+    return int(cli.json("batches")[0]["batch"])
+
+
+def _sha256sum_elsewhere(archive: Path, elsewhere: Path) -> list[str]:
+    """Extract with Info-ZIP's unzip into a fresh folder and run ``sha256sum -c`` there."""
+    elsewhere.mkdir()
+    subprocess.run(["unzip", "-q", str(archive), "-d", str(elsewhere)], check=True)
+    check = subprocess.run(
+        ["sha256sum", "--strict", "-c", "SHA256SUMS"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    return check.stdout.splitlines()
+
+
+def _captures(db_url: str) -> dict[str, dict[str, object]]:
+    db = open_store(db_url)
+    try:
+        with db.read() as conn:
+            rows = conn.execute(select(q.capture_t).where(q.capture_t.c.status == "complete"))
+            return {r.path: dict(r._mapping) for r in rows}
+    finally:
+        db.close()
+
+
+def test_batch_export_verifies_elsewhere_and_outlives_the_server(
+    cli: Cli, drop: Path, tmp_path: Path, db_url: str
+) -> None:
+    batch_id = _new_batch(cli, drop, HOSTILE)
+    archive_current(cli, drop, skip=("ep01/missing.bin",))
+    out = tmp_path / "exports" / "batch.zip"
+    out.parent.mkdir()
+    result = cli.run("export", "--batch", str(batch_id), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"{len(HOSTILE) - 1} of {len(HOSTILE)} files" in result.stdout
+    assert "1 files are listed but not archived" in result.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["batch.zip"]  # no temp file left
+
+    lines = _sha256sum_elsewhere(out, tmp_path / "elsewhere")
+    assert len(lines) == len(HOSTILE) - 1 + 3 and all(line.endswith(": OK") for line in lines)
+    extracted = tmp_path / "elsewhere"
+    manifest = json.loads((extracted / "manifest.json").read_text("utf-8"))
+    assert manifest["target"]["name"] == "drop" and manifest["batch"]["id"] == batch_id
+    assert manifest["summary"] == {
+        "files": len(HOSTILE),
+        "archived": len(HOSTILE) - 1,
+        "missing": 1,
+        "bytes": sum(len(d) for p, d in HOSTILE.items() if p != "ep01/missing.bin"),
+    }
+    captures = _captures(db_url)
+    by_path = {f["path"]: f for f in manifest["files"]}
+    assert set(by_path) == set(HOSTILE)
+    for path, item in by_path.items():
+        if path == "ep01/missing.bin":
+            assert item["archived"] is False and item["name"] is None
+            assert "download failed after 3 tries" in item["missing"]
+            continue
+        capture = captures[path]
+        assert item["sha256"] == capture["sha256"]
+        assert item["capture"]["url"] == capture["url"]
+        assert item["capture"]["id"] == capture["id"]
+        assert item["capture"]["headers"] == json.loads(str(capture["headers"]))
+        assert item["capture"]["ip"] == "127.0.0.1"
+        assert item["capture"]["http_status"] == 200
+        assert (extracted / item["name"]).read_bytes() == HOSTILE[path]
+    names = [f["name"] for f in manifest["files"] if f["name"]]
+    assert len({n.casefold() for n in names}) == len(names)
+    assert all(n.startswith("files/ep01/") and ".." not in n.split("/") for n in names)
+
+    listing = list(csv.DictReader(io.StringIO((extracted / "listing.csv").read_text("utf-8"))))
+    assert len(listing) == len(HOSTILE)
+    assert {r["archived"] for r in listing} == {"yes", "no"}
+    readme = (extracted / "README.txt").read_text("utf-8")
+    assert "sha256sum -c SHA256SUMS" in readme and "ep01/missing.bin" in readme
+    assert "\x1b" not in readme and "\x01" not in readme
+
+    # The server deletes everything; the package is still made, from the archive.
+    shutil.rmtree(drop / "ep01")
+    cli("poll")
+    again = tmp_path / "again.zip"
+    cli("export", "--batch", str(batch_id), "--out", str(again))
+    assert len(_sha256sum_elsewhere(again, tmp_path / "elsewhere2")) == len(lines)
+
+
+def test_python_extraction_writes_nothing_outside(cli: Cli, drop: Path, tmp_path: Path) -> None:
+    batch_id = _new_batch(cli, drop, HOSTILE)
+    archive_current(cli, drop)
+    out = tmp_path / "batch.zip"
+    cli("export", "--batch", str(batch_id), "--out", str(out))
+    dest = tmp_path / "x" / "dest"
+    dest.mkdir(parents=True)
+    with zipfile.ZipFile(out) as zf:
+        members = zf.namelist()
+        for info in zf.infolist():
+            assert info.external_attr >> 16 == 0o644  # nothing executable
+        zf.extractall(dest)
+    assert not [p for p in (tmp_path / "x").iterdir() if p != dest]
+    assert {m.split("/")[0] for m in members} == {
+        "files",
+        "manifest.json",
+        "listing.csv",
+        "README.txt",
+        "SHA256SUMS",
+    }
+    written = [p for p in dest.rglob("*") if p.is_file()]
+    assert len(written) == len(HOSTILE) + 4
+    assert all(p.resolve().is_relative_to(dest.resolve()) for p in written)
+
+
+def test_out_is_never_overwritten_without_force(cli: Cli, drop: Path, tmp_path: Path) -> None:
+    batch_id = _new_batch(cli, drop, {"ep01/a.txt": b"a"})
+    archive_current(cli, drop)
+    out = tmp_path / "batch.zip"
+    out.write_bytes(b"precious")
+    result = cli.run("export", "--batch", str(batch_id), "--out", str(out))
+    assert result.exit_code == 2 and "--force" in result.stderr
+    assert out.read_bytes() == b"precious"
+    cli("export", "--batch", str(batch_id), "--out", str(out), "--force")
+    assert zipfile.is_zipfile(out)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_nothing_archived_is_an_error_and_writes_nothing(
+    cli: Cli, drop: Path, tmp_path: Path
+) -> None:
+    batch_id = _new_batch(cli, drop, {"ep01/a.txt": b"a", "ep01/b.txt": b"b"})
+    out = tmp_path / "batch.zip"
+    result = cli.run("export", "--batch", str(batch_id), "--out", str(out))
+    assert result.exit_code == 1
+    assert "none of the 2 files" in result.stderr and "not captured yet" in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".batch.zip.*"))
+
+
+def test_usage_errors(cli: Cli, tmp_path: Path) -> None:
+    out = str(tmp_path / "x.zip")
+    assert cli.run("export", "--out", out).exit_code == 2
+    assert cli.run("export", "--day", "today", "--out", out).exit_code == 2
+    assert cli.run("export", "--batch", "1", "--day", "today", "--out", out).exit_code == 2
+    assert cli.run("export", "--batch", "999", "--out", out).exit_code == 1
+
+
+def test_day_export_holds_the_days_added_and_modified_files(
+    cli: Cli, drop: Path, tmp_path: Path
+) -> None:
+    _write(drop, "old.txt", b"from before")
+    cli("poll")
+    archive_current(cli, drop)
+    _write(drop, "ep02/new.txt", b"new today")
+    _write(drop, "old.txt", b"changed today")
+    cli("poll")
+    archive_current(cli, drop)
+    out = tmp_path / "day.zip"
+    cli("export", "--day", "today", "--target", "drop", "--out", str(out))
+    lines = _sha256sum_elsewhere(out, tmp_path / "elsewhere")
+    assert len(lines) == 2 + 3
+    manifest = json.loads((tmp_path / "elsewhere" / "manifest.json").read_text("utf-8"))
+    changes = {f["path"]: f["change"] for f in manifest["files"]}
+    # The first poll today was a baseline: old.txt was added today too, then modified.
+    assert changes == {"ep02/new.txt": "added", "old.txt": "added"}
+    assert (tmp_path / "elsewhere" / "files" / "old.txt").read_bytes() == b"changed today"
+    assert manifest["day"]["timezone"] == "Europe/Paris"
