@@ -11,8 +11,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
 from monitor.cli.base import FormatOpt, app, app_of, err
-from monitor.config import TargetConfig
-from monitor.errors import ConfigError
+from monitor.config import Settings, TargetConfig
+from monitor.errors import ArchiveError, ConfigError
 from monitor.output import Column, Format, emit, human_size
 from monitor.poll import PollResult, accept_snapshot, poll_target, utc_now
 from monitor.store import Store
@@ -38,8 +38,12 @@ def poll(
         list[str] | None, typer.Argument(help="Targets to poll (default: all).")
     ] = None,
     fmt: FormatOpt = Format.table,
+    no_archive: Annotated[
+        bool, typer.Option("--no-archive", help="Do not archive the new files this time.")
+    ] = False,
 ) -> None:
-    """Poll targets once and record a snapshot of each.
+    """Poll targets once and record a snapshot of each; then archive the new files of the
+    targets whose [target.archive] is enabled (a line per target on stderr).
 
     Example: monitor poll studio-drop
     """
@@ -55,6 +59,9 @@ def poll(
     store = obj.store()
     results = [_poll_one(store, t) for t in chosen]
     rows = [_poll_row(r) for r in results]
+    archive_failed = False
+    if not no_archive:
+        archive_failed = _archive_after_poll(settings, store, chosen, results, rows)
     columns = [
         Column("target", "target"),
         Column("snapshot", "snapshot", "int"),
@@ -63,8 +70,56 @@ def poll(
         Column("detail", "detail", "name"),
     ]
     emit(rows, columns, fmt, zone=settings.zone)
-    if any(r.status == "failed" for r in results):
+    if archive_failed or any(r.status == "failed" for r in results):
         raise typer.Exit(1)
+
+
+# -- the archive step: after the snapshots are recorded ---------------------------------------
+
+
+def _archive_after_poll(
+    settings: Settings,
+    store: Store,
+    targets: list[TargetConfig],
+    results: list[PollResult],
+    rows: list[dict[str, Any]],
+) -> bool:
+    """Archive what each polled target's rules select; True when a run failed.
+
+    A held suspect (or failed) snapshot archives nothing. Each run's line goes to stderr;
+    its counts go in the row (``archive`` in JSON).
+    """
+    from monitor.archive.archiver import archive_target
+    from monitor.archive.blobs import open_blob_store
+
+    wanted = [
+        (t, r, row)
+        for t, r, row in zip(targets, results, rows, strict=True)
+        if t.archive.enabled and r.ok
+    ]
+    if not wanted:
+        return False
+    blobs = open_blob_store(settings)
+    failed = False
+    for target, _, row in wanted:
+        try:
+            report = asyncio.run(archive_target(store, settings, target, blobs))
+        except ArchiveError as exc:
+            err.print(f"{target.name}: archive stopped: {exc}", highlight=False)
+            row["archive"] = {"error": str(exc)}
+            failed = True
+            continue
+        err.print(f"{report.summary()} in {report.seconds:.2f} s", highlight=False)
+        row["archive"] = {
+            "archived": report.archived,
+            "stored": report.stored,
+            "bytes": report.bytes,
+            "skipped": report.skipped,
+            "failed": report.failed,
+            "waiting": report.waiting,
+            "seconds": round(report.seconds, 3),
+        }
+    return failed
 
 
 def _poll_one(store: Store, target: TargetConfig) -> PollResult:

@@ -1,13 +1,15 @@
 """Blobs in a folder: ``<root>/ab/cd/<sha256>``, written atomically (temp file, fsync, rename).
 
-Temporary files live in ``<root>/.tmp`` so that the rename into place stays on one
-filesystem and is atomic: a blob path either does not exist or holds the whole body. Paths
+Temporary files live in ``<root>/.tmp`` so that moving one into place (a hard link, which
+never replaces a blob stored meanwhile, or a rename) stays on one filesystem and is atomic:
+a blob path either does not exist or holds the whole body. Paths
 are built only from checked hashes; nothing a server sends reaches them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import time
 from collections.abc import Iterator
@@ -59,7 +61,8 @@ class LocalBlobStore(BlobStore):
             final.parent.mkdir(parents=True, exist_ok=True)
             _fsync_file(path)
             os.chmod(path, _BLOB_MODE)
-            os.replace(path, final)
+            if not _place(path, final):
+                return False
             _fsync_dir(final.parent)
         except OSError as exc:
             raise BlobStoreError(
@@ -115,6 +118,24 @@ class LocalBlobStore(BlobStore):
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _place(temp: Path, final: Path) -> bool:
+    """Move ``temp`` to ``final`` atomically unless ``final`` exists; True if it moved.
+
+    A hard link never replaces a file, so two stores of the same body at once keep one
+    (the loser's temp file is removed by the caller); a file system without hard links
+    gets a rename (atomic too, and the same bytes either way).
+    """
+    try:
+        os.link(temp, final)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}:
+            raise
+        os.replace(temp, final)
+    return True
 
 
 def _chunks(file: BinaryIO) -> Iterator[bytes]:

@@ -1,0 +1,46 @@
+"""Helpers of the archive tests: settings with archiving on, running a poll then its archive."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from monitor.archive.archiver import ArchiveReport, archive_target
+from monitor.archive.blobs import BlobStore, open_blob_store
+from monitor.config import Settings, TargetConfig
+from monitor.poll import PollResult
+from monitor.store import Store
+from monitor.store.models import Capture
+from monitor.store.queries import TABLES
+from tests.helpers import Clock, poll
+
+
+def archive_settings(tmp_path: Path, target: dict[str, Any], **archive: Any) -> Settings:
+    """Settings with one target whose archive is on (``archive`` adds [target.archive] keys)."""
+    rules = {"enabled": True, **archive}
+    return Settings.model_validate(
+        {"data_dir": tmp_path / "data", "target": [{**target, "archive": rules}]}
+    )
+
+
+def poll_and_archive(
+    store: Store, settings: Settings, clock: Clock, blobs: BlobStore | None = None
+) -> tuple[PollResult, ArchiveReport]:
+    target: TargetConfig = settings.targets[0]
+    now = clock()
+    result = poll(store, target, clock)  # type: ignore[arg-type]
+    report = asyncio.run(
+        archive_target(
+            store, settings, target, blobs or open_blob_store(settings), clock=lambda: now
+        )
+    )
+    return result, report
+
+
+def captures(store: Store) -> list[Capture]:
+    with store.read() as conn:
+        rows = conn.execute(select(TABLES["capture"]).order_by(TABLES["capture"].c.id))
+        return [Capture.model_validate(dict(r._mapping)) for r in rows]
