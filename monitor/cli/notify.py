@@ -60,7 +60,7 @@ def _send_digest(obj: App, day: date, now: datetime, fmt: Format) -> None:
     if alert_id is None:
         result["detail"] = "an empty day, and [notify] digest_empty = 'skip': nothing to send"
     else:
-        report = asyncio.run(deliver_due(store, settings, now=now, only=[alert_id]))
+        report = asyncio.run(deliver_due(store, settings, clock=utc_now, only=[alert_id]))
         with store.read() as conn:
             alert = get_alert(conn, alert_id)
         assert alert is not None

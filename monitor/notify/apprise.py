@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
+from datetime import timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from monitor.config import Notify
 from monitor.errors import NotifyError
@@ -26,6 +28,11 @@ log = logging.getLogger(__name__)
 
 #: Longest Apprise log line quoted in an error.
 _MAX_REASON = 300
+#: Requests one send may make (a long message is split into several posts), each bounded by
+#: the URL's ``cto`` (connect) and ``rto`` (read) timeouts, 4 s each unless the URL says.
+APPRISE_REQUESTS = 10
+_APPRISE_TIMEOUT_S = 4.0
+_APPRISE_TIMEOUT_MAX_S = 600.0
 
 
 def _apprise() -> ModuleType:
@@ -59,6 +66,11 @@ class AppriseChannel(Channel):
     def from_settings(cls, notify: Notify) -> list[Channel]:
         return [cls(url) for url in notify.apprise]
 
+    def longest_send(self, recipients: int) -> timedelta:
+        query = parse_qs(urlsplit(self.url).query)
+        seconds = sum(_seconds(query.get(name)) for name in ("cto", "rto"))
+        return timedelta(seconds=seconds * APPRISE_REQUESTS)
+
     async def send(self, message: Message) -> None:
         await asyncio.to_thread(self._send, message)
 
@@ -75,6 +87,18 @@ class AppriseChannel(Channel):
         if not ok:
             reason = lines[-1][:_MAX_REASON] if lines else "no reason given"
             raise NotifyError(f"Apprise could not deliver to {self.label}: {reason}")
+
+
+def _seconds(values: list[str] | None) -> float:
+    """A timeout given in the URL (the last one, as Apprise reads it), at least Apprise's
+    default and at most :data:`_APPRISE_TIMEOUT_MAX_S` (an estimate, not a promise)."""
+    try:
+        given = float(values[-1]) if values else _APPRISE_TIMEOUT_S
+    except ValueError:
+        given = _APPRISE_TIMEOUT_S
+    if math.isnan(given):
+        return _APPRISE_TIMEOUT_S
+    return min(max(given, _APPRISE_TIMEOUT_S), _APPRISE_TIMEOUT_MAX_S)
 
 
 def _port(url: str) -> int | None:

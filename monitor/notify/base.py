@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import import_module
 from typing import ClassVar
 
@@ -61,6 +61,16 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, message: Message) -> None:
         """Deliver ``message`` or raise :class:`NotifyError`; never partly retried."""
+
+    def longest_send(self, recipients: int) -> timedelta:
+        """How long one send to ``recipients`` addresses can take before it fails by itself
+        (its timeouts added up); the outbox's claims outlast it. Channels without timeouts of
+        their own: :data:`LONGEST_SEND`."""
+        return LONGEST_SEND
+
+
+#: The longest send of a channel that does not say otherwise.
+LONGEST_SEND = timedelta(minutes=1)
 
 
 #: Channel kinds by name, as ``module:Class`` (imported on use).

@@ -18,7 +18,7 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
@@ -28,6 +28,11 @@ from monitor.errors import NotifyError
 from monitor.notify.base import Channel, Message, translated
 
 log = logging.getLogger(__name__)
+
+#: Round trips of one send, each bounded by ``[notify.smtp] timeout`` (connect, greeting, EHLO,
+#: STARTTLS, EHLO, AUTH (two for LOGIN), MAIL, DATA, the message, QUIT), one RCPT per
+#: recipient aside.
+SMTP_ROUND_TRIPS = 11
 
 
 class EmailChannel(Channel):
@@ -46,6 +51,9 @@ class EmailChannel(Channel):
     @classmethod
     def from_settings(cls, notify: Notify) -> list[Channel]:
         return [] if notify.smtp is None else [cls(notify.smtp, notify.sender)]
+
+    def longest_send(self, recipients: int) -> timedelta:
+        return self.smtp.timeout * (SMTP_ROUND_TRIPS + recipients)
 
     async def send(self, message: Message) -> None:
         if not message.recipients:

@@ -2,9 +2,12 @@
 
 An alert row is written by the poll that caused it, in the poll's own transaction. Delivery:
 
-1. **Claim** (one small transaction): ``attempts + 1`` and ``next_attempt_at = now + CLAIM_FOR``,
-   only if the row is still due. The update is atomic, so two workers on one database never
-   send the same alert at once; a process that dies mid-send leaves a claim that expires.
+1. **Claim** (one small transaction): ``attempts + 1`` and ``next_attempt_at = now +``
+   :func:`claim_for`, only if the row is still due. The update is atomic, so two workers on
+   one database never send the same alert at once; a process that dies mid-send leaves a claim
+   that expires. The clock is read for each claim, not once per call, and a claim outlasts the
+   worst case of the alert's sends (every channel's timeouts added up), so a claim taken late in
+   a long call is never already expired while its alert is being sent.
 2. **Send** on each configured channel not yet in ``alert.delivered`` (``email``,
    ``apprise:<hash>``), outside any transaction.
 3. **Mark** right after each successful send (its own small transaction): the channel joins
@@ -55,7 +58,7 @@ import logging
 import random
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -71,9 +74,13 @@ from monitor.store.models import Alert
 
 log = logging.getLogger(__name__)
 
+#: The outbox's clock: an aware datetime, read at each claim and each record.
+Clock = Callable[[], datetime]
+
 alert_t: Table = SQLModel.metadata.tables["alert"]
 
-#: How long a try may take before another worker (or this one, restarted) may try again.
+#: The shortest claim: how long a try may take before another worker (or this one, restarted)
+#: may try again; longer when the channels' timeouts say so (:func:`claim_for`).
 CLAIM_FOR = timedelta(minutes=5)
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
@@ -113,6 +120,18 @@ class _Due:
     delivered: frozenset[str]
 
 
+def claim_for(settings: Settings, channels: Sequence[Channel]) -> timedelta:
+    """How long a claim holds: twice the worst case of one alert's sends (every channel's
+    timeouts added up, for the most recipients any alert has), and at least :data:`CLAIM_FOR`."""
+    recipients = max([len(settings.notify.to), *(len(t.notify_to) for t in settings.targets)])
+    sends = sum((c.longest_send(recipients) for c in channels), timedelta())
+    return max(CLAIM_FOR, 2 * sends)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def backoff(attempts: int, *, jitter: float) -> timedelta:
     """The wait after the ``attempts``-th failed try; ``jitter`` in [0, 1) scales it by 0.5-1."""
     doublings = max(0, min(attempts - 1, 30))
@@ -129,32 +148,44 @@ async def deliver_due(
     store: Store,
     settings: Settings,
     *,
-    now: datetime,
+    clock: Clock | None = None,
+    now: datetime | None = None,
     only: Collection[int] | None = None,
     channels: Sequence[Channel] | None = None,
     jitter: Callable[[], float] = random.random,
 ) -> DeliveryReport:
     """Send every due unsent alert (oldest first) on every configured channel; see the module.
 
-    ``now`` is the clock (aware); ``only`` limits it to these alert ids; ``channels``
-    replaces the configured ones. Raises only :class:`~monitor.errors.StoreError`: delivery
-    failures are recorded on the rows and in the report.
+    ``clock`` is read for each claim and record (default: the system's UTC clock); ``now``
+    instead stops the clock at that moment (aware; for tests and one-shot commands). ``only``
+    limits it to these alert ids; ``channels`` replaces the configured ones. Raises only
+    :class:`~monitor.errors.StoreError`: delivery failures are recorded on the rows and in the
+    report.
     """
+    if clock is not None and now is not None:
+        raise TypeError("deliver_due takes clock or now, not both")
+    if clock is None:
+        clock = _utc_now if now is None else _stopped(now)
     if channels is None:
         channels = configured_channels(settings.notify)
     report = DeliveryReport(channels=[c.name for c in channels])
     if not channels:
         return report
-    due = await asyncio.to_thread(_read_due, store, now, only)
+    hold = claim_for(settings, channels)
+    due = await asyncio.to_thread(_read_due, store, clock(), only)
     for alert_id, delivered in due:
         needed = {c.name for c in channels} - delivered
         if needed and needed <= report.down.keys():
             report.waiting.append(alert_id)
             continue
-        alert = await asyncio.to_thread(_claim, store, alert_id, now)
+        alert = await asyncio.to_thread(_claim, store, alert_id, clock(), hold)
         if alert is not None:
-            await _deliver(store, settings, alert, channels, now, report, jitter())
+            await _deliver(store, settings, alert, channels, clock, report, jitter())
     return report
+
+
+def _stopped(moment: datetime) -> Clock:
+    return lambda: moment
 
 
 def _read_due(
@@ -188,14 +219,15 @@ def _is_due(now: datetime) -> Any:
     )
 
 
-def _claim(store: Store, alert_id: int, now: datetime) -> _Due | None:
-    """Take the alert for one try, unless someone else did or it is no longer due."""
+def _claim(store: Store, alert_id: int, now: datetime, hold: timedelta) -> _Due | None:
+    """Take the alert for one try (for ``hold``), unless someone else did or it is no longer
+    due."""
     c = alert_t.c
     with store.write() as conn:
         claimed = conn.execute(
             update(alert_t)
             .where(c.id == alert_id, _is_due(now))
-            .values(attempts=c.attempts + 1, next_attempt_at=now + CLAIM_FOR)
+            .values(attempts=c.attempts + 1, next_attempt_at=now + hold)
         )
         if claimed.rowcount != 1:
             return None
@@ -213,11 +245,11 @@ async def _deliver(
     settings: Settings,
     alert: _Due,
     channels: Sequence[Channel],
-    now: datetime,
+    clock: Clock,
     report: DeliveryReport,
     jitter: float,
 ) -> None:
-    failed = partial(_failed, store, settings, alert, now=now, report=report, jitter=jitter)
+    failed = partial(_failed, store, settings, alert, clock=clock, report=report, jitter=jitter)
     if alert.attempts > settings.daemon.send_retries + 1:  # claimed every time, never recorded
         error = f"the sender stopped during each of {alert.attempts - 1} tries (crash or kill?)"
         await asyncio.to_thread(failed, error, counted=True)
@@ -228,7 +260,7 @@ async def _deliver(
     except (NotifyError, ValueError) as exc:
         await asyncio.to_thread(failed, str(exc), counted=True)
         return
-    message = replace(message, date=now)
+    message = replace(message, date=clock())
     done, errors, counted, marked_sent = set(alert.delivered), [], False, False
     for channel in channels:
         if channel.name in done:
@@ -247,12 +279,13 @@ async def _deliver(
             continue
         done.add(channel.name)
         marked_sent = all(c.name in done for c in channels)
-        await asyncio.to_thread(_mark, store, alert.id, done, sent_at=now if marked_sent else None)
+        sent_at = clock() if marked_sent else None
+        await asyncio.to_thread(_mark, store, alert.id, done, sent_at=sent_at)
     if errors:
         await asyncio.to_thread(failed, "; ".join(errors), counted=counted)
         return
     if not marked_sent:  # every channel had delivered it before this try
-        await asyncio.to_thread(_mark, store, alert.id, done, sent_at=now)
+        await asyncio.to_thread(_mark, store, alert.id, done, sent_at=clock())
     log.info("alert %s (%s) sent: %s", alert.id, alert.kind, message.subject)
     report.sent.append(alert.id)
 
@@ -272,12 +305,12 @@ def _failed(
     error: str,
     *,
     counted: bool,
-    now: datetime,
+    clock: Clock,
     report: DeliveryReport,
     jitter: float,
 ) -> None:
     """Record a failed try: retry later, or give up (see the module on what counts)."""
-    c = alert_t.c
+    c, now = alert_t.c, clock()
     values: dict[str, Any] = {"last_error": error}
     tries = alert.attempts if counted else alert.attempts - 1
     if not counted:

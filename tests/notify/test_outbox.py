@@ -8,15 +8,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.config import Notify, Settings
-from monitor.notify.base import Channel, Message
-from monitor.notify.email import EmailChannel
+from monitor.notify.apprise import APPRISE_REQUESTS
+from monitor.notify.base import Channel, Message, configured_channels
+from monitor.notify.email import SMTP_ROUND_TRIPS, EmailChannel
 from monitor.notify.outbox import (
     BACKOFF_MAX,
     CLAIM_FOR,
@@ -24,6 +25,7 @@ from monitor.notify.outbox import (
     DeliveryReport,
     _claim,
     backoff,
+    claim_for,
     deliver_due,
     get_alert,
     list_alerts,
@@ -282,9 +284,62 @@ def test_an_alert_committed_before_a_crash_is_sent_after_restart(
 
 def test_one_claim_at_a_time(tmp_path: Path, store: Store) -> None:
     alert_id = add_alert(store, "down", P.down())
-    assert _claim(store, alert_id, NOW) is not None
-    assert _claim(store, alert_id, NOW) is None  # another worker, same moment
-    assert _claim(store, alert_id, NOW + CLAIM_FOR) is not None  # the first one died
+    assert _claim(store, alert_id, NOW, CLAIM_FOR) is not None
+    assert _claim(store, alert_id, NOW, CLAIM_FOR) is None  # another worker, same moment
+    assert _claim(store, alert_id, NOW + CLAIM_FOR, CLAIM_FOR) is not None  # the first one died
+
+
+class Clock:
+    """A clock the test moves (a slow send moves it too)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "sqlite"], indirect=True)
+def test_a_claim_taken_late_in_a_long_call_holds(tmp_path: Path, store: Store) -> None:
+    """The clock is read at each claim: after minutes of slow sends, the alert claimed last
+    is not free for a second sender (monitor digest --send, a restarted daemon) meanwhile."""
+    s = make_settings(tmp_path, notify={"to": ["analyst@example.org"]})
+    ids = [add_alert(store, "stale", P.stale(), key=f"stale:{i}") for i in range(3)]
+    clock, sent, other = Clock(NOW), [], []
+
+    class Slow(Channel):
+        kind = "slow"
+        name = "email"  # type: ignore[assignment]
+
+        @classmethod
+        def from_settings(cls, notify: Notify) -> list[Channel]:
+            return []
+
+        async def send(self, message: Message) -> None:
+            sent.append(message.message_id)
+            if len(sent) == 3:  # while the third alert is being sent, someone else looks
+                second = await deliver_due(store, s, clock=clock, channels=[Slow()], only=ids)
+                other.append(second)
+            clock.now += timedelta(minutes=3)  # each send takes 3 minutes
+
+    report = asyncio.run(deliver_due(store, s, clock=clock, channels=[Slow()]))
+    assert report.sent == ids and len(sent) == 3 and other[0].sent == []
+    assert row(store, ids[2]).sent_at == NOW + timedelta(minutes=9)
+
+
+def test_a_claim_outlasts_the_channels_timeouts(tmp_path: Path, store: Store) -> None:
+    s = settings_for(tmp_path, free_port(), notify={"smtp": {"host": "mail", "timeout": "2m"}})
+    channels = configured_channels(s.notify)
+    worst = timedelta(minutes=2) * (SMTP_ROUND_TRIPS + 1)  # one recipient at most
+    assert claim_for(s, channels) >= 2 * worst > CLAIM_FOR
+    alert_id = add_alert(store, "down", P.down())
+    assert _claim(store, alert_id, NOW, claim_for(s, channels)) is not None
+    assert _claim(store, alert_id, NOW + worst, CLAIM_FOR) is None  # still being sent
+    hook = "json://127.0.0.1:1/?cto=30&rto=60"
+    apprise = make_settings(tmp_path, notify={"apprise": [hook]})
+    assert claim_for(apprise, configured_channels(apprise.notify)) == 2 * timedelta(
+        seconds=90 * APPRISE_REQUESTS
+    )
 
 
 def test_an_unrenderable_alert_fails_alone(
@@ -313,8 +368,8 @@ def test_only_the_given_alerts_and_the_listing(
 def test_tries_that_all_died_are_given_up(tmp_path: Path, store: Store, server: SmtpServer) -> None:
     s = settings_for(tmp_path, server, daemon={"send_retries": 1})
     alert_id = add_alert(store, "down", P.down())
-    assert _claim(store, alert_id, NOW) is not None  # a try killed mid-send
-    assert _claim(store, alert_id, NOW + CLAIM_FOR) is not None  # and another
+    assert _claim(store, alert_id, NOW, CLAIM_FOR) is not None  # a try killed mid-send
+    assert _claim(store, alert_id, NOW + CLAIM_FOR, CLAIM_FOR) is not None  # and another
     report = deliver(store, s, CLAIM_FOR * 2)
     assert report.gave_up == [alert_id] and not server.received
     assert "the sender stopped during each of 2 tries" in (row(store, alert_id).last_error or "")
