@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from monitor.store import Store
 from monitor.store.models import Capture
 from monitor.store.queries import TABLES
 from tests.helpers import Clock, poll
+from tests.servers import FakeTiming
 
 
 def archive_settings(tmp_path: Path, target: dict[str, Any], **archive: Any) -> Settings:
@@ -29,15 +31,29 @@ def archive_settings(tmp_path: Path, target: dict[str, Any], **archive: Any) -> 
 def poll_and_archive(
     store: Store, settings: Settings, clock: Clock, blobs: BlobStore | None = None
 ) -> tuple[PollResult, ArchiveReport]:
+    """Poll the first target, then archive it (unless the poll's snapshot is held)."""
     target: TargetConfig = settings.targets[0]
     now = clock()
     result = poll(store, target, clock)  # type: ignore[arg-type]
-    report = asyncio.run(
+    if not result.ok:
+        return result, ArchiveReport(target.name)
+    return result, archive(store, settings, now, blobs)
+
+
+def archive(
+    store: Store, settings: Settings, now: datetime, blobs: BlobStore | None = None
+) -> ArchiveReport:
+    """Archive the first target at ``now``; backoff sleeps take no time."""
+    return asyncio.run(
         archive_target(
-            store, settings, target, blobs or open_blob_store(settings), clock=lambda: now
+            store,
+            settings,
+            settings.targets[0],
+            blobs or open_blob_store(settings),
+            clock=lambda: now,
+            timing=FakeTiming().timing,
         )
     )
-    return result, report
 
 
 def captures(store: Store) -> list[Capture]:
