@@ -33,8 +33,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from monitor import __version__
+from monitor.archive.archiver import archive_rules
 from monitor.archive.export_readme import readme
 from monitor.archive.safenames import SafeNames
+from monitor.config import ArchiveRules
 from monitor.errors import MonitorError, UsageError
 from monitor.output import iso, to_json, write_csv
 from monitor.report import compute_diff, mtime_of, snapshot_ref
@@ -154,9 +156,12 @@ def day_selection(
 
 
 def attach_captures(
-    conn: Connection, selection: Selection, store: BlobReader, *, archiving: bool
+    conn: Connection, selection: Selection, store: BlobReader, rules: ArchiveRules | None
 ) -> None:
-    """Give each file its newest complete capture whose blob is stored, or a reason."""
+    """Give each file its newest complete capture whose blob is stored, or a reason.
+
+    ``rules`` are the target's ``[target.archive]`` (None: the target is not configured).
+    """
     files = selection.files
     captures = q.captures_of_versions(conn, [f.version.id for f in files])
     hashes = {c.sha256 for cs in captures.values() for c in cs if c.sha256}
@@ -171,12 +176,21 @@ def attach_captures(
                 break
             item.missing = f"its blob {capture.sha256} is not in the store (see monitor verify)"
         if not item.archived and item.missing is None:
-            item.missing = _why_missing(tried, archiving)
+            item.missing = _why_missing(item.version, tried, rules)
 
 
-def _why_missing(tried: Sequence[Capture], archiving: bool) -> str:
+def _why_missing(
+    version: StoredVersion, tried: Sequence[Capture], rules: ArchiveRules | None
+) -> str:
     if not tried:
-        return "not captured yet" if archiving else "archiving is off for this target"
+        if rules is None or not rules.enabled:
+            return "archiving is off for this target"
+        selected = archive_rules(rules)
+        if selected.active and selected.skips_file(version.path):
+            return "left out by the [target.archive] include/exclude rules"
+        if version.gone_snapshot is not None:
+            return "not captured before it left the server"
+        return "not captured yet"
     last = tried[0]
     detail = f": {last.error}" if last.error else ""
     if last.status == "skipped":

@@ -10,6 +10,7 @@ import typer
 from monitor.archive.export import attach_captures, batch_selection, day_selection, export_zip
 from monitor.archive.gc import collect_garbage
 from monitor.cli.base import App, FormatOpt, app, app_of, err
+from monitor.config import ArchiveRules
 from monitor.errors import ConfigError, MonitorError, UsageError
 from monitor.output import Column, Format, display_name, emit, human_size, to_json
 from monitor.poll import utc_now
@@ -52,14 +53,14 @@ def export(
             name = q.target_names(conn)[q.get_batch(conn, batch).target_id]
             if target is not None and target != name:
                 raise UsageError(f"batch {batch} belongs to target {name!r}, not {target!r}")
-            kind, url, archiving = _describe(obj, name)
+            kind, url, rules = _describe(obj, name)
             selection = batch_selection(conn, batch, kind=kind, url=url, zone=zone)
         else:
             assert day is not None and target is not None
-            kind, url, archiving = _describe(obj, target)
+            kind, url, rules = _describe(obj, target)
             the_day = parse_day(day, zone)
             selection = day_selection(conn, target, the_day, kind=kind, url=url, zone=zone)
-        attach_captures(conn, selection, store, archiving=archiving)
+        attach_captures(conn, selection, store, rules)
     result = export_zip(selection, store, out, force=force, now=utc_now(), zone=zone)
     typer.echo(
         f"wrote {result.out}: {result.archived} of {result.files} files "
@@ -74,13 +75,13 @@ def export(
         )
 
 
-def _describe(obj: App, name: str) -> tuple[str, str, bool]:
-    """The target's kind, root URL and whether it archives (an unconfigured one: unknown)."""
+def _describe(obj: App, name: str) -> tuple[str, str, ArchiveRules | None]:
+    """The target's kind, root URL and archive rules (None: no longer configured)."""
     try:
         cfg = obj.settings.target(name)
     except ConfigError:
-        return "unknown (no longer configured)", "", False
-    return cfg.kind, make_source(cfg).url_for(""), cfg.archive.enabled
+        return "unknown (no longer configured)", "", None
+    return cfg.kind, make_source(cfg).url_for(""), cfg.archive
 
 
 GC_COLUMNS = [

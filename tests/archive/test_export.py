@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from typer.testing import CliRunner
 
 from monitor.store import open_store
 from monitor.store import queries as q
-from tests.archive.test_export_helpers import archive_current
 from tests.conftest import Cli, write_config
+from tests.servers import nginx
 
 HOSTILE = {
     "ep01/notes.txt": b"hello\n",
@@ -33,7 +34,7 @@ HOSTILE = {
     "ep01/...": b"dots\n",
     "ep01/ trailing. ": b"trailing\n",
     "ep01/bad-\udcff.bin": bytes(range(256)),
-    "ep01/missing.bin": b"never archived",
+    "ep01/missing.bin": b"too big to archive " * 100,
 }
 
 
@@ -58,16 +59,17 @@ def cli(tmp_path: Path, db_url: str, drop: Path) -> Cli:
         tmp_path / "monitor.toml",
         db_url,
         f'[[target]]\nname = "drop"\nkind = "local"\npath = "{drop}"\nsettle = "1h"\n'
-        "[target.archive]\nenabled = true\n",
+        "[target.archive]\nenabled = true\nmax_file_size = 1000\n",
     )
     return Cli(config, CliRunner(env={"COLUMNS": "200"}))
 
 
-def _new_batch(cli: Cli, drop: Path, files: dict[str, bytes]) -> int:
-    cli("poll")  # the baseline: opens no batch
+def _new_batch(cli: Cli, drop: Path, files: dict[str, bytes], *poll: str) -> int:
+    """Poll (a baseline), add ``files``, poll again (archiving them): the new batch's id."""
+    cli("poll", *poll)  # the baseline: opens no batch
     for rel, data in files.items():
         _write(drop, rel, data)
-    cli("poll")
+    cli("poll", *poll)
     return int(cli.json("batches")[0]["batch"])
 
 
@@ -99,8 +101,7 @@ def _captures(db_url: str) -> dict[str, dict[str, object]]:
 def test_batch_export_verifies_elsewhere_and_outlives_the_server(
     cli: Cli, drop: Path, tmp_path: Path, db_url: str
 ) -> None:
-    batch_id = _new_batch(cli, drop, HOSTILE)
-    archive_current(cli, drop, skip=("ep01/missing.bin",))
+    batch_id = _new_batch(cli, drop, HOSTILE)  # monitor poll archives them
     out = tmp_path / "exports" / "batch.zip"
     out.parent.mkdir()
     result = cli.run("export", "--batch", str(batch_id), "--out", str(out))
@@ -126,15 +127,15 @@ def test_batch_export_verifies_elsewhere_and_outlives_the_server(
     for path, item in by_path.items():
         if path == "ep01/missing.bin":
             assert item["archived"] is False and item["name"] is None
-            assert "download failed after 3 tries" in item["missing"]
+            assert "skipped by the archive rules" in item["missing"]
+            assert "max_file_size" in item["missing"]
             continue
         capture = captures[path]
         assert item["sha256"] == capture["sha256"]
         assert item["capture"]["url"] == capture["url"]
         assert item["capture"]["id"] == capture["id"]
-        assert item["capture"]["headers"] == json.loads(str(capture["headers"]))
-        assert item["capture"]["ip"] == "127.0.0.1"
-        assert item["capture"]["http_status"] == 200
+        assert item["capture"]["fetched_at"] is not None
+        assert item["size"] == capture["size"] == len(HOSTILE[path])
         assert (extracted / item["name"]).read_bytes() == HOSTILE[path]
     names = [f["name"] for f in manifest["files"] if f["name"]]
     assert len({n.casefold() for n in names}) == len(names)
@@ -144,7 +145,7 @@ def test_batch_export_verifies_elsewhere_and_outlives_the_server(
     assert len(listing) == len(HOSTILE)
     assert {r["archived"] for r in listing} == {"yes", "no"}
     readme = (extracted / "README.txt").read_text("utf-8")
-    assert "sha256sum -c SHA256SUMS" in readme and "ep01/missing.bin" in readme
+    assert "sha256sum -c SHA256SUMS" in readme and "ep01/missing.bin: skipped" in readme
     assert "\x1b" not in readme and "\x01" not in readme
 
     # The server deletes everything; the package is still made, from the archive.
@@ -157,7 +158,6 @@ def test_batch_export_verifies_elsewhere_and_outlives_the_server(
 
 def test_python_extraction_writes_nothing_outside(cli: Cli, drop: Path, tmp_path: Path) -> None:
     batch_id = _new_batch(cli, drop, HOSTILE)
-    archive_current(cli, drop)
     out = tmp_path / "batch.zip"
     cli("export", "--batch", str(batch_id), "--out", str(out))
     dest = tmp_path / "x" / "dest"
@@ -176,13 +176,12 @@ def test_python_extraction_writes_nothing_outside(cli: Cli, drop: Path, tmp_path
         "SHA256SUMS",
     }
     written = [p for p in dest.rglob("*") if p.is_file()]
-    assert len(written) == len(HOSTILE) + 4
+    assert len(written) == len(HOSTILE) - 1 + 4
     assert all(p.resolve().is_relative_to(dest.resolve()) for p in written)
 
 
 def test_out_is_never_overwritten_without_force(cli: Cli, drop: Path, tmp_path: Path) -> None:
     batch_id = _new_batch(cli, drop, {"ep01/a.txt": b"a"})
-    archive_current(cli, drop)
     out = tmp_path / "batch.zip"
     out.write_bytes(b"precious")
     result = cli.run("export", "--batch", str(batch_id), "--out", str(out))
@@ -196,7 +195,8 @@ def test_out_is_never_overwritten_without_force(cli: Cli, drop: Path, tmp_path: 
 def test_nothing_archived_is_an_error_and_writes_nothing(
     cli: Cli, drop: Path, tmp_path: Path
 ) -> None:
-    batch_id = _new_batch(cli, drop, {"ep01/a.txt": b"a", "ep01/b.txt": b"b"})
+    files = {"ep01/a.txt": b"a", "ep01/b.txt": b"b"}
+    batch_id = _new_batch(cli, drop, files, "--no-archive")
     out = tmp_path / "batch.zip"
     result = cli.run("export", "--batch", str(batch_id), "--out", str(out))
     assert result.exit_code == 1
@@ -217,11 +217,9 @@ def test_day_export_holds_the_days_added_and_modified_files(
 ) -> None:
     _write(drop, "old.txt", b"from before")
     cli("poll")
-    archive_current(cli, drop)
     _write(drop, "ep02/new.txt", b"new today")
-    _write(drop, "old.txt", b"changed today")
+    _write(drop, "old.txt", b"changed today, a longer body")
     cli("poll")
-    archive_current(cli, drop)
     out = tmp_path / "day.zip"
     cli("export", "--day", "today", "--target", "drop", "--out", str(out))
     lines = _sha256sum_elsewhere(out, tmp_path / "elsewhere")
@@ -230,5 +228,73 @@ def test_day_export_holds_the_days_added_and_modified_files(
     changes = {f["path"]: f["change"] for f in manifest["files"]}
     # The first poll today was a baseline: old.txt was added today too, then modified.
     assert changes == {"ep02/new.txt": "added", "old.txt": "added"}
-    assert (tmp_path / "elsewhere" / "files" / "old.txt").read_bytes() == b"changed today"
+    body = (tmp_path / "elsewhere" / "files" / "old.txt").read_bytes()
+    assert body == b"changed today, a longer body"
     assert manifest["day"]["timezone"] == "Europe/Paris"
+
+
+def test_a_batch_seen_on_nginx_outlives_the_server(tmp_path: Path) -> None:
+    """Issue 5's "done when": a batch from a real HTTP server, exported, verified elsewhere,
+    and still exportable after the server deleted the files."""
+    www = tmp_path / "www"
+    www.mkdir()
+    files = {
+        "day12/instructions.txt": b"step 1\nstep 2\n",
+        "day12/results.csv": b"a,b\n1,2\n",
+        "day12/scan.bin": os.urandom(300_000),
+    }
+    with nginx(www, tmp_path / "nginx") as base:
+        config = write_config(
+            tmp_path / "monitor.toml",
+            f"sqlite:///{tmp_path / 'm.db'}",
+            f'[[target]]\nname = "web"\nkind = "http"\nurl = "{base}/"\nrate = 1000\n'
+            "[target.archive]\nenabled = true\n",
+        )
+        cli = Cli(config, CliRunner(env={"COLUMNS": "200"}))
+        batch_id = _new_batch(cli, www, files)
+        shutil.rmtree(www / "day12")
+        cli("poll")
+    (polled,) = cli.json("snapshots", "web", "--limit", "1")
+    assert polled["removed"] == 4  # the server deleted the three files and their folder
+    out = tmp_path / "evidence.zip"
+    cli("export", "--batch", str(batch_id), "--out", str(out))
+    lines = _sha256sum_elsewhere(out, tmp_path / "elsewhere")
+    assert len(lines) == 3 + 3 and all(line.endswith(": OK") for line in lines)
+    manifest = json.loads((tmp_path / "elsewhere" / "manifest.json").read_text("utf-8"))
+    for item in manifest["files"]:
+        body = (tmp_path / "elsewhere" / item["name"]).read_bytes()
+        assert body == files[item["path"]]
+        capture = item["capture"]
+        assert capture["url"] == f"{base}/{item['path']}"
+        assert capture["http_status"] == 200 and capture["ip"] == "127.0.0.1"
+        assert capture["headers"]["server"].startswith("nginx")
+
+
+def test_big_files_stream_through_in_flat_memory(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    config = write_config(
+        tmp_path / "monitor.toml",
+        f"sqlite:///{tmp_path / 'm.db'}",
+        f'[[target]]\nname = "drop"\nkind = "local"\npath = "{drop}"\n'
+        "[target.archive]\nenabled = true\n",
+    )
+    cli = Cli(config, CliRunner())
+    size = 48 * 2**20
+    chunk = os.urandom(2**20)
+    cli("poll")
+    with open(drop / "big.bin", "wb") as file:
+        for _ in range(size // len(chunk)):
+            file.write(chunk)
+    cli("poll")
+    batch_id = int(cli.json("batches")[0]["batch"])
+    out = tmp_path / "big.zip"
+    tracemalloc.start()
+    try:
+        cli("export", "--batch", str(batch_id), "--out", str(out))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * 2**20, f"peak {peak} bytes for a {size}-byte file"
+    with zipfile.ZipFile(out) as zf:
+        assert zf.getinfo("files/big.bin").file_size == size

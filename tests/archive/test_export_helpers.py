@@ -47,10 +47,12 @@ def archive_current(
     *,
     skip: tuple[str, ...] = (),
     when: datetime | None = None,
+    again: bool = False,
 ) -> dict[str, int]:
     """Capture every current file of ``target`` (a folder at ``root``) not captured yet.
 
-    Returns the new capture ids by path. Files in ``skip`` get a failed capture instead.
+    Returns the new capture ids by path. Files in ``skip`` get a failed capture instead;
+    ``again`` captures files that have a complete capture already once more.
     """
     settings = load_settings(cli.config)
     blobs = open_blob_store(settings)
@@ -62,7 +64,7 @@ def archive_current(
             current = [v for v in q.current_versions(conn, tid).values() if v.type == "file"]
             done = q.captures_of_versions(conn, [v.id for v in current])
             for v in current:
-                if any(c.status == "complete" for c in done.get(v.id, [])):
+                if not again and any(c.status == "complete" for c in done.get(v.id, [])):
                     continue
                 made[v.path] = _capture(conn, blobs, tid, v, root, v.path in skip, when)
     finally:
