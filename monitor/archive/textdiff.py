@@ -142,11 +142,15 @@ def step(store: BlobReader, before: Body, after: Body, cap: int = TEXT_CAP) -> S
     if old is None or new is None:
         return Step(before, after, "binary", f"binary, {_sizes(before, after)}")
     lines = list(
-        difflib.unified_diff(
-            old.split("\n"), new.split("\n"), before.label, after.label, lineterm=""
-        )
+        difflib.unified_diff(_lines(old), _lines(new), before.label, after.label, lineterm="")
     )
     return Step(before, after, "text", f"text, {_sizes(before, after)}", lines)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split at ``\n`` only (a stray ``\r`` stays visible, escaped, in its line)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def steps(store: BlobReader, bodies: Sequence[Body], cap: int = TEXT_CAP) -> list[Step]:

@@ -138,8 +138,12 @@ def gc(
                 }
             )
         )
+    elif fmt is Format.csv:
+        emit(rows, GC_COLUMNS, fmt, zone=obj.zone)
     else:
-        emit(rows, GC_COLUMNS, fmt, zone=obj.zone, title=_gc_title(report.summary(), apply))
+        if rows:
+            emit(rows, GC_COLUMNS, fmt, zone=obj.zone)
+        typer.echo(_gc_summary(report.summary(), apply))
     if report.errors:
         raise MonitorError(
             f"{len(report.errors)} bodies could not be deleted: "
@@ -147,7 +151,7 @@ def gc(
         )
 
 
-def _gc_title(summary: dict[str, int], applied: bool) -> str:
+def _gc_summary(summary: dict[str, int], applied: bool) -> str:
     verb = "removed" if applied else "dry run, would remove"
     text = (
         f"{verb}: {summary['captures']} expired captures, {summary['blobs']} blobs, "
