@@ -3,18 +3,23 @@
 A target never overlaps itself (a poll still running makes the next run a no-op, whatever
 job started it), and at most ``[daemon] max_polls`` polls run at once. A poll that raises
 is a failure like a ``failed`` snapshot, logged with the target's name.
+
+After the poll's line, :meth:`Poller.archive` keeps copies of what ``[target.archive]``
+selects (under the same two guards) and logs an ``archive`` line of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from monitor.config import TargetConfig
+from monitor.config import Settings, TargetConfig
 from monitor.daemon.logs import log_event
 from monitor.daemon.tasks import Slots
 from monitor.errors import MonitorError, NotFound
@@ -23,6 +28,9 @@ from monitor.store import Store
 from monitor.store import queries as q
 
 log = logging.getLogger("monitor.daemon")
+
+if TYPE_CHECKING:
+    from monitor.archive.archiver import ArchiveReport
 
 alert_t = q.TABLES["alert"]
 
@@ -44,10 +52,18 @@ class Outcome:
 class Poller:
     """Runs polls under the two guards: one per target, ``slots`` over all targets."""
 
-    def __init__(self, store: Store, slots: Slots, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        slots: Slots,
+        clock: Clock,
+        settings: Callable[[], Settings] | None = None,
+    ) -> None:
         self.store = store
         self.slots = slots
         self.clock = clock
+        #: The settings in force (they change on a reload); None: nothing is archived.
+        self.settings = settings
         self.polling: set[str] = set()
 
     async def poll(self, target: TargetConfig) -> Outcome | None:
@@ -79,6 +95,69 @@ class Poller:
             error = f"{type(exc).__name__}: {exc}"
             return Outcome(target.name, time.perf_counter() - t0, error=error)
         return Outcome(target.name, time.perf_counter() - t0, result=result)
+
+    # --- the archive step, after a poll and its log line ----------------------------------
+
+    async def archive(self, target: TargetConfig, outcome: Outcome) -> ArchiveReport | None:
+        """Archive what the poll of ``outcome`` brought; None when there was nothing to run.
+
+        Nothing runs when the target's archive is off, when the poll recorded no applied
+        snapshot (failed, or a held suspect), while the target polls again (that poll
+        archives after itself), or when the daemon stops.
+        """
+        result = outcome.result
+        if self.settings is None or not target.archive.enabled or result is None or not result.ok:
+            return None
+        name = target.name
+        if name in self.polling:
+            return None
+        self.polling.add(name)
+        try:
+            if not await self.slots.acquire():
+                return None
+            try:
+                return await self._archive(self.settings(), target)
+            finally:
+                self.slots.release()
+        finally:
+            self.polling.discard(name)
+
+    async def _archive(self, settings: Settings, target: TargetConfig) -> ArchiveReport | None:
+        from monitor.archive.archiver import archive_target
+        from monitor.archive.blobs import open_blob_store
+
+        t0 = time.perf_counter()
+        try:
+            blobs = open_blob_store(settings)
+            report = await archive_target(self.store, settings, target, blobs, clock=self.clock)
+        except MonitorError as exc:
+            error = exc.message
+        except Exception as exc:  # the top of a job: logged with the target's name
+            log.exception("%s: the archive raised an unexpected error", target.name)
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            log_archive(report)
+            return report
+        seconds = time.perf_counter() - t0
+        log_event(log, logging.WARNING, "archive", target=target.name, seconds=seconds, error=error)
+        return None
+
+
+def log_archive(report: ArchiveReport) -> None:
+    """The one line an archive run writes: target, archived, bytes, skipped, failed, seconds."""
+    log_event(
+        log,
+        logging.WARNING if report.failed else logging.INFO,
+        "archive",
+        target=report.target,
+        archived=report.archived,
+        bytes=report.bytes,
+        skipped=report.skipped,
+        failed=report.failed,
+        waiting=report.waiting or None,
+        seconds=report.seconds,
+        note=report.note,
+    )
 
 
 def log_poll(

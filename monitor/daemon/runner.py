@@ -138,7 +138,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self.tasks = Tasks()
         self.slots = Slots(self.settings.daemon.max_polls)
-        self.poller = Poller(self.store, self.slots, self.clock)
+        self.poller = Poller(self.store, self.slots, self.clock, lambda: self.settings)
         self.sender = Sender(self.store, lambda: self.settings, self.clock, self.tasks)
         self.stop_requested = asyncio.Event()
         self.hurry = asyncio.Event()
@@ -284,6 +284,7 @@ class Daemon:
                 outcome = await self.poller.poll(target)
                 if outcome is not None:
                     await self._after_poll(target, outcome)
+                    await self.poller.archive(target, outcome)
             except asyncio.CancelledError:
                 log_event(log, logging.WARNING, "abandoned", target=name, reason="stopping")
 
