@@ -12,15 +12,19 @@ An alert row is written by the poll that caused it, in the poll's own transactio
    ``apprise:<hash>``), outside any transaction.
 3. **Mark** right after each successful send (its own small transaction): the channel joins
    ``delivered``; once every channel has delivered, ``sent_at`` is set.
-4. On a failure: ``last_error`` and ``next_attempt_at = now + wait``; see *Giving up* below.
+4. On a failure: ``last_error`` and ``next_attempt_at = now + wait`` (and ``delivered``, so a
+   mark that failed is made good); see *Giving up* below.
 
 The database work runs in threads (:func:`asyncio.to_thread`), so a busy database never stalls
-the daemon's event loop, where the polls run.
+the daemon's event loop, where the polls run. A mark or failure record that meets a busy
+database (a poll's transaction holding the lock) is tried again after each of
+:data:`RECORD_WAITS`; nothing after a send raises.
 
 Exactly once: an alert (per channel) is marked only after its send succeeded, and a marked
-channel is never sent again. The one window left is a crash between a successful send and its
-mark: then the alert is sent once more after the claim expires (restart included), with the
-same Message-ID, so mail clients and servers can recognise the duplicate.
+channel is never sent again. The windows left are a crash between a successful send and its
+mark, and a database that refuses the mark through all its waits (logged as an error): then
+the alert is sent once more after the claim expires (restart included), with the same
+Message-ID, so mail clients and servers can recognise the duplicate.
 
 Without any channel configured nothing is sent and nothing is marked: alerts wait. A channel
 that cannot be reached at all (:class:`~monitor.notify.base.ChannelDown`: connection, TLS,
@@ -56,7 +60,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -66,16 +70,19 @@ from sqlalchemy import Connection, Table, or_, select, update
 from sqlmodel import SQLModel
 
 from monitor.config import Settings
-from monitor.errors import NotifyError
+from monitor.errors import NotifyError, StoreError
 from monitor.notify.base import Channel, ChannelDown, configured_channels
 from monitor.notify.render import render_alert
 from monitor.store import Store
+from monitor.store.engine import BUSY_TIMEOUT_S
 from monitor.store.models import Alert
 
 log = logging.getLogger(__name__)
 
 #: The outbox's clock: an aware datetime, read at each claim and each record.
 Clock = Callable[[], datetime]
+#: Waits that many seconds (:func:`asyncio.sleep`; tests pass their own).
+Pause = Callable[[float], Awaitable[None]]
 
 alert_t: Table = SQLModel.metadata.tables["alert"]
 
@@ -86,6 +93,11 @@ BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
 #: Alerts handled in one call at most (the rest wait for the next call).
 BATCH_LIMIT = 200
+#: Waits (seconds) before trying again to record a try the database refused (busy).
+RECORD_WAITS = (1.0, 3.0, 10.0)
+#: The longest recording one try can take: each write waits for the lock up to the store's
+#: busy timeout (the default assumed), then the waits between them.
+RECORD_AT_MOST = timedelta(seconds=(len(RECORD_WAITS) + 1) * BUSY_TIMEOUT_S + sum(RECORD_WAITS))
 #: An alert not delivered this long after it was written is given up at its next failed try.
 GIVE_UP_AFTER = timedelta(days=7)
 
@@ -103,6 +115,9 @@ class DeliveryReport:
     down: dict[str, str] = field(default_factory=dict)
     #: Alerts not tried because every channel they still need is down (no try counted).
     waiting: list[int] = field(default_factory=list)
+    #: Alerts whose try the database refused to record, even after waits (logged as errors):
+    #: tried again once their claim expires, and sent again where the send was not recorded.
+    unrecorded: list[int] = field(default_factory=list)
 
     @property
     def failed(self) -> list[int]:
@@ -121,11 +136,13 @@ class _Due:
 
 
 def claim_for(settings: Settings, channels: Sequence[Channel]) -> timedelta:
-    """How long a claim holds: twice the worst case of one alert's sends (every channel's
-    timeouts added up, for the most recipients any alert has), and at least :data:`CLAIM_FOR`."""
+    """How long a claim holds: the worst case of one alert's try, and at least
+    :data:`CLAIM_FOR`. That is twice every channel's timeouts added up (for the most
+    recipients any alert has), plus a record after each channel and one at the end, each as
+    slow as a busy database can make it (:data:`RECORD_AT_MOST`)."""
     recipients = max([len(settings.notify.to), *(len(t.notify_to) for t in settings.targets)])
     sends = sum((c.longest_send(recipients) for c in channels), timedelta())
-    return max(CLAIM_FOR, 2 * sends)
+    return max(CLAIM_FOR, 2 * sends + (len(channels) + 1) * RECORD_AT_MOST)
 
 
 def _utc_now() -> datetime:
@@ -153,14 +170,16 @@ async def deliver_due(
     only: Collection[int] | None = None,
     channels: Sequence[Channel] | None = None,
     jitter: Callable[[], float] = random.random,
+    pause: Pause = asyncio.sleep,
 ) -> DeliveryReport:
     """Send every due unsent alert (oldest first) on every configured channel; see the module.
 
     ``clock`` is read for each claim and record (default: the system's UTC clock); ``now``
     instead stops the clock at that moment (aware; for tests and one-shot commands). ``only``
-    limits it to these alert ids; ``channels`` replaces the configured ones. Raises only
-    :class:`~monitor.errors.StoreError`: delivery failures are recorded on the rows and in the
-    report.
+    limits it to these alert ids; ``channels`` replaces the configured ones; ``pause`` waits
+    between tries to record on a busy database. Raises only :class:`~monitor.errors.StoreError`,
+    and only before anything is sent (reading the outbox, claiming): delivery failures are
+    recorded on the rows and in the report, and nothing after a send raises.
     """
     if clock is not None and now is not None:
         raise TypeError("deliver_due takes clock or now, not both")
@@ -172,6 +191,7 @@ async def deliver_due(
     if not channels:
         return report
     hold = claim_for(settings, channels)
+    run = _Run(store, settings, channels, clock, pause, report)
     due = await asyncio.to_thread(_read_due, store, clock(), only)
     for alert_id, delivered in due:
         needed = {c.name for c in channels} - delivered
@@ -180,7 +200,7 @@ async def deliver_due(
             continue
         alert = await asyncio.to_thread(_claim, store, alert_id, clock(), hold)
         if alert is not None:
-            await _deliver(store, settings, alert, channels, clock, report, jitter())
+            await _deliver(run, alert, jitter())
     return report
 
 
@@ -240,83 +260,111 @@ def _claim(store: Store, alert_id: int, now: datetime, hold: timedelta) -> _Due 
     return _Due(alert_id, row.key, row.kind, row.payload, row.created_at, row.attempts, done)
 
 
-async def _deliver(
-    store: Store,
-    settings: Settings,
-    alert: _Due,
-    channels: Sequence[Channel],
-    clock: Clock,
-    report: DeliveryReport,
-    jitter: float,
-) -> None:
-    failed = partial(_failed, store, settings, alert, clock=clock, report=report, jitter=jitter)
-    if alert.attempts > settings.daemon.send_retries + 1:  # claimed every time, never recorded
+@dataclass(frozen=True)
+class _Run:
+    """What one :func:`deliver_due` call shares with each alert's try."""
+
+    store: Store
+    settings: Settings
+    channels: Sequence[Channel]
+    clock: Clock
+    pause: Pause
+    report: DeliveryReport
+
+
+async def _deliver(run: _Run, alert: _Due, jitter: float) -> None:
+    fail = partial(_fail, run, alert, jitter=jitter)
+    if alert.attempts > run.settings.daemon.send_retries + 1:  # claimed each time, no record
         error = f"the sender stopped during each of {alert.attempts - 1} tries (crash or kill?)"
-        await asyncio.to_thread(failed, error, counted=True)
+        await fail(error, counted=True, done=alert.delivered)
         return
     try:
         payload = json.loads(alert.payload)
-        message = render_alert(alert.kind, payload, settings, alert_id=alert.id, key=alert.key)
+        message = render_alert(alert.kind, payload, run.settings, alert_id=alert.id, key=alert.key)
     except (NotifyError, ValueError) as exc:
-        await asyncio.to_thread(failed, str(exc), counted=True)
+        await fail(str(exc), counted=True, done=alert.delivered)
         return
-    message = replace(message, date=clock())
-    done, errors, counted, marked_sent = set(alert.delivered), [], False, False
-    for channel in channels:
+    message = replace(message, date=run.clock())
+    done, errors, counted = set(alert.delivered), [], False
+    for channel in run.channels:
         if channel.name in done:
             continue
-        if channel.name in report.down:
-            errors.append(f"{channel.name}: not tried, {report.down[channel.name]}")
+        if channel.name in run.report.down:
+            errors.append(f"{channel.name}: not tried, {run.report.down[channel.name]}")
             continue
         try:
             await channel.send(message)
         except NotifyError as exc:
             if isinstance(exc, ChannelDown):
-                report.down[channel.name] = str(exc)
+                run.report.down[channel.name] = str(exc)
             else:
                 counted = True
             errors.append(f"{channel.name}: {exc}")
             continue
         done.add(channel.name)
-        marked_sent = all(c.name in done for c in channels)
-        sent_at = clock() if marked_sent else None
-        await asyncio.to_thread(_mark, store, alert.id, done, sent_at=sent_at)
+        if any(c.name not in done for c in run.channels):  # the last one: recorded below
+            await _record(run, alert, {"delivered": _json(done)})
     if errors:
-        await asyncio.to_thread(failed, "; ".join(errors), counted=counted)
+        await fail("; ".join(errors), counted=counted, done=done)
         return
-    if not marked_sent:  # every channel had delivered it before this try
-        await asyncio.to_thread(_mark, store, alert.id, done, sent_at=clock())
+    sent = {"delivered": _json(done), "sent_at": run.clock(), "next_attempt_at": None}
+    await _record(run, alert, sent | {"last_error": None})
     log.info("alert %s (%s) sent: %s", alert.id, alert.kind, message.subject)
-    report.sent.append(alert.id)
+    run.report.sent.append(alert.id)
 
 
-def _mark(store: Store, alert_id: int, done: set[str], *, sent_at: datetime | None) -> None:
-    values: dict[str, Any] = {"delivered": json.dumps(sorted(done))}
-    if sent_at is not None:
-        values |= {"sent_at": sent_at, "next_attempt_at": None, "last_error": None}
+def _json(done: Collection[str]) -> str:
+    return json.dumps(sorted(done))
+
+
+async def _record(run: _Run, alert: _Due, values: dict[str, Any]) -> bool:
+    """Write ``values`` on the alert's row, never raising: a busy database (the lock held by a
+    poll's transaction) is tried again after each of :data:`RECORD_WAITS`. When it never works
+    the error is logged loudly and False returned: the claim stays, so after it expires the
+    alert is tried again, and channels it was sent on but not recorded send it once more."""
+    refused: StoreError | None = None
+    for wait in (None, *RECORD_WAITS):
+        if refused is not None and wait is not None:
+            log.warning("alert %s: recording failed (%s); again in %ss", alert.id, refused, wait)
+            await run.pause(wait)
+        try:
+            await asyncio.to_thread(_update, run.store, alert.id, values)
+        except StoreError as exc:
+            refused = exc
+            continue
+        return True
+    log.error(
+        "alert %s (%s): the database refused %s times to record this try (%s); it is tried "
+        "again once its claim expires, and channels that got it (%s) may get it twice",
+        alert.id, alert.kind, len(RECORD_WAITS) + 1, refused, values.get("delivered", "[]"),
+    )  # fmt: skip
+    if alert.id not in run.report.unrecorded:
+        run.report.unrecorded.append(alert.id)
+    return False
+
+
+def _update(store: Store, alert_id: int, values: dict[str, Any]) -> None:
     with store.write() as conn:
         conn.execute(update(alert_t).where(alert_t.c.id == alert_id).values(**values))
 
 
-def _failed(
-    store: Store,
-    settings: Settings,
-    alert: _Due,
-    error: str,
-    *,
-    counted: bool,
-    clock: Clock,
-    report: DeliveryReport,
-    jitter: float,
+async def _fail(
+    run: _Run, alert: _Due, error: str, *, counted: bool, done: Collection[str], jitter: float
 ) -> None:
-    """Record a failed try: retry later, or give up (see the module on what counts)."""
-    c, now = alert_t.c, clock()
+    """Record a failed try (with the channels that did deliver it): retry later, or give up."""
+    values = _failure(run, alert, error, counted=counted, jitter=jitter)
+    await _record(run, alert, values | {"delivered": _json(done)})
+
+
+def _failure(run: _Run, alert: _Due, error: str, *, counted: bool, jitter: float) -> dict[str, Any]:
+    """The row's new values after a failed try (see the module on what counts); logged."""
+    c, now, report = alert_t.c, run.clock(), run.report
     values: dict[str, Any] = {"last_error": error}
     tries = alert.attempts if counted else alert.attempts - 1
     if not counted:
         values["attempts"] = c.attempts - 1  # the claim's count is taken back
     too_old = now - alert.created_at >= GIVE_UP_AFTER
-    if too_old or (counted and tries > settings.daemon.send_retries):
+    if too_old or (counted and tries > run.settings.daemon.send_retries):
         if too_old:
             error = values["last_error"] = f"not delivered within {_days(GIVE_UP_AFTER)}: {error}"
         values |= {"gave_up_at": now, "next_attempt_at": None}
@@ -333,8 +381,7 @@ def _failed(
         log.warning("alert %s (%s) %s failed: %s", alert.id, alert.kind, what, error)
         report.retrying.append(alert.id)
     report.errors[alert.id] = error
-    with store.write() as conn:
-        conn.execute(update(alert_t).where(c.id == alert.id).values(**values))
+    return values
 
 
 def _days(span: timedelta) -> str:

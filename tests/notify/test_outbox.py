@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,8 @@ from monitor.notify.outbox import (
     BACKOFF_MAX,
     CLAIM_FOR,
     GIVE_UP_AFTER,
+    RECORD_AT_MOST,
+    RECORD_WAITS,
     DeliveryReport,
     _claim,
     backoff,
@@ -255,10 +258,12 @@ def test_a_crash_between_send_and_mark_resends_once_after_restart(
         deliver(store, s, channels=[CrashAfterSend(email[0])])
     store.close()
     restarted = open_store(db_url)
+    hold = claim_for(s, email)
     try:
         assert deliver(restarted, s, timedelta(minutes=1)).sent == []  # the dead try's claim
-        assert deliver(restarted, s, CLAIM_FOR).sent == [alert_id]
-        assert deliver(restarted, s, CLAIM_FOR * 3).sent == []
+        assert deliver(restarted, s, hold - timedelta(seconds=1)).sent == []
+        assert deliver(restarted, s, hold).sent == [alert_id]
+        assert deliver(restarted, s, hold * 3).sent == []
         assert row(restarted, alert_id).attempts == 2
     finally:
         restarted.close()
@@ -327,6 +332,107 @@ def test_a_claim_taken_late_in_a_long_call_holds(tmp_path: Path, store: Store) -
     assert row(store, ids[2]).sent_at == NOW + timedelta(minutes=9)
 
 
+class Held:
+    """The database's write lock held by a long poll transaction in another thread, until
+    released (by the outbox's pause between tries to record, in these tests)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.release = store, threading.Event()
+        self.pauses: list[float] = []
+        held = threading.Event()
+        self.thread = threading.Thread(target=self._hold, args=(held,))
+        self.thread.start()
+        assert held.wait(10)
+
+    def _hold(self, held: threading.Event) -> None:
+        with self.store.write():
+            held.set()
+            self.release.wait(30)
+
+    def done(self) -> None:
+        self.release.set()
+        self.thread.join(10)
+
+
+class LocksAfterSend(Channel):
+    """Sends for real, then a poll takes the database's write lock before the outbox marks."""
+
+    kind = "email"
+
+    def __init__(self, inner: Channel, store: Store) -> None:
+        self.inner, self.store = inner, store
+        self.held: list[Held] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @classmethod
+    def from_settings(cls, notify: Notify) -> list[Channel]:
+        return []
+
+    async def send(self, message: Message) -> None:
+        await self.inner.send(message)
+        self.held.append(Held(self.store))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_mark_that_meets_a_busy_database_waits_and_is_made(
+    tmp_path: Path, db_url: str, store: Store, server: SmtpServer
+) -> None:
+    s = settings_for(tmp_path, server)
+    alert_id = add_alert(store, "down", P.down(target="studio"), target="studio")
+    busy = open_store(db_url, busy_timeout=0.1)  # a write waits 0.1 s for the lock, not 30
+    channel = LocksAfterSend(EmailChannel.from_settings(s.notify)[0], busy)
+
+    async def pause(seconds: float) -> None:  # the poll commits while the outbox waits
+        channel.held[0].pauses.append(seconds)
+        channel.held[0].done()
+
+    try:
+        report = asyncio.run(
+            deliver_due(busy, s, now=NOW, channels=[channel], jitter=lambda: 0.0, pause=pause)
+        )
+        assert report.sent == [alert_id] and not report.unrecorded
+        assert channel.held[0].pauses == [RECORD_WAITS[0]]
+        assert row(busy, alert_id).sent_at == NOW
+        assert deliver(busy, s, timedelta(hours=1), channels=[channel]).sent == []
+    finally:
+        for held in channel.held:
+            held.done()
+        busy.close()
+    assert len(server.received) == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_mark_the_database_keeps_refusing_is_logged_not_raised(
+    tmp_path: Path, db_url: str, store: Store, server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = settings_for(tmp_path, server)
+    alert_id = add_alert(store, "down", P.down(target="studio"), target="studio")
+    busy = open_store(db_url, busy_timeout=0.1)
+    channel = LocksAfterSend(EmailChannel.from_settings(s.notify)[0], busy)
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+
+    try:
+        report = asyncio.run(deliver_due(busy, s, now=NOW, channels=[channel], pause=pause))
+    finally:
+        for held in channel.held:
+            held.done()
+    try:
+        assert report.sent == [alert_id] and report.unrecorded == [alert_id]
+        assert pauses == list(RECORD_WAITS)
+        assert "the database refused 4 times to record this try" in caplog.text
+        assert any(r.levelname == "ERROR" for r in caplog.records)
+        still = row(busy, alert_id)  # the claim stays: tried again once it expires
+        assert still.sent_at is None and still.next_attempt_at == NOW + claim_for(s, [channel])
+    finally:
+        busy.close()
+
+
 def test_a_claim_outlasts_the_channels_timeouts(tmp_path: Path, store: Store) -> None:
     s = settings_for(tmp_path, free_port(), notify={"smtp": {"host": "mail", "timeout": "2m"}})
     channels = configured_channels(s.notify)
@@ -337,9 +443,8 @@ def test_a_claim_outlasts_the_channels_timeouts(tmp_path: Path, store: Store) ->
     assert _claim(store, alert_id, NOW + worst, CLAIM_FOR) is None  # still being sent
     hook = "json://127.0.0.1:1/?cto=30&rto=60"
     apprise = make_settings(tmp_path, notify={"apprise": [hook]})
-    assert claim_for(apprise, configured_channels(apprise.notify)) == 2 * timedelta(
-        seconds=90 * APPRISE_REQUESTS
-    )
+    sends = timedelta(seconds=90 * APPRISE_REQUESTS)  # cto + rto, per request
+    assert claim_for(apprise, configured_channels(apprise.notify)) == 2 * sends + 2 * RECORD_AT_MOST
 
 
 def test_an_unrenderable_alert_fails_alone(
