@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -32,3 +33,49 @@ def test_poll_archives_new_files(tmp_path: Path, db_url: str, drop: Path) -> Non
     result = cli.run("poll")
     assert result.exit_code == 0
     assert "drop: archived 0 files" in result.stderr
+
+
+def _blob_path(tmp_path: Path, data: bytes) -> Path:
+    sha = hashlib.sha256(data).hexdigest()
+    return tmp_path / "data" / "blobs" / sha[:2] / sha[2:4] / sha
+
+
+def test_verify_reports_missing_and_corrupt_blobs(tmp_path: Path, db_url: str, drop: Path) -> None:
+    put(drop, "a.txt", b"alpha")
+    put(drop, "b.txt", b"bravo")
+    put(drop, "c.txt", b"charlie")
+    cli = _cli(tmp_path, db_url, drop)
+    cli("poll")
+    assert cli.json("verify") == []
+    everything = cli.json("verify", "--all", "--target", "drop")
+    assert sorted(r["status"] for r in everything) == ["ok", "ok", "ok"]
+    _blob_path(tmp_path, b"alpha").unlink()
+    corrupt = _blob_path(tmp_path, b"bravo")
+    corrupt.chmod(0o644)
+    corrupt.write_bytes(b"BRAVO")
+    stray = b"not recorded"
+    _blob_path(tmp_path, stray).parent.mkdir(parents=True)
+    _blob_path(tmp_path, stray).write_bytes(stray)
+    rows = {r["status"]: r for r in cli.json("verify", code=1)}
+    assert set(rows) == {"missing", "corrupt", "unrecorded"}
+    assert rows["missing"]["sha256"] == hashlib.sha256(b"alpha").hexdigest()
+    assert rows["corrupt"]["found_sha256"] == hashlib.sha256(b"BRAVO").hexdigest()
+    result = cli.run("verify")
+    assert result.exit_code == 1
+    assert "1 ok, 1 missing, 1 corrupt, 1 unrecorded" in result.stderr
+
+
+def test_archived_lists_captures_with_provenance(tmp_path: Path, db_url: str, drop: Path) -> None:
+    put(drop, "docs/a.pdf", b"%PDF-1.4\nbody")
+    put(drop, "big.bin", b"x" * 2000)
+    cli = _cli(tmp_path, db_url, drop, 'enabled = true\nmax_file_size = "1KB"')
+    cli("poll")
+    rows = cli.json("archived", "drop")
+    assert {r["path"]: r["status"] for r in rows} == {
+        "docs/a.pdf": "complete",
+        "big.bin": "skipped",
+    }
+    (pdf,) = cli.json("archived", "drop", "docs", "--status", "complete")
+    assert pdf["mime"] == "application/pdf" and pdf["sha256"] and pdf["url"].startswith("file://")
+    assert "big.bin" in cli("archived", "drop", "--status", "skipped")
+    cli("archived", "drop", "--status", "bogus", code=2)
