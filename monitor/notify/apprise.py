@@ -4,7 +4,17 @@ Each URL of ``[notify] apprise`` is its own channel, named ``apprise:<hash of th
 the outbox records delivery per URL and a retry never repeats a message to a URL that got it.
 The title is the alert's subject and the body its text part. Apprise is an optional extra
 (``pip install 'filedrop-monitor[apprise]'``); it is imported only when a URL is configured.
-URLs carry tokens: messages name only their scheme and host.
+
+An Apprise URL is a secret as a whole: for many services the part after the scheme *is* the
+token (``pbul://TOKEN``, ``pover://USER@TOKEN``, ``join://KEY``, an ntfy topic), and a
+webhook's host and path may be one too. So:
+
+- errors and log lines name a URL only by its label ``apprise:<scheme>:<hash>`` (the hash is
+  the one in the channel's name, so the two can be matched in ``monitor alerts``);
+- Apprise's own log lines (which quote hosts, paths and payloads) are captured for each send,
+  and the line quoted in an error has every piece of the URL after its scheme replaced by
+  ``…``; they never reach the daemon's log: the ``apprise`` logger does not propagate, and
+  ``urllib3``'s (whose debug lines quote request paths) logs warnings and above only.
 """
 
 from __future__ import annotations
@@ -13,9 +23,10 @@ import asyncio
 import hashlib
 import logging
 import math
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from monitor.config import Notify
 from monitor.errors import NotifyError
@@ -35,7 +46,15 @@ _APPRISE_TIMEOUT_S = 4.0
 _APPRISE_TIMEOUT_MAX_S = 600.0
 
 
+#: Pieces of a URL shorter than this are not scrubbed from Apprise's lines (not secrets, and
+#: scrubbing them would garble the text).
+_MIN_SECRET = 3
+_SEPARATORS = re.compile(r"[/:@?&=#,;+\s]+")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,19}")
+
+
 def _apprise() -> ModuleType:
+    _keep_out_of_the_log()
     try:
         import apprise
     except ImportError as exc:
@@ -46,6 +65,42 @@ def _apprise() -> ModuleType:
     return apprise
 
 
+def _keep_out_of_the_log() -> None:
+    """Apprise's and urllib3's lines quote URLs: keep them out of the daemon's log."""
+    quiet = logging.getLogger("apprise")
+    quiet.propagate = False  # captured per send instead (LogCapture adds its own handler)
+    if not any(isinstance(h, logging.NullHandler) for h in quiet.handlers):
+        quiet.addHandler(logging.NullHandler())  # no "last resort" output to stderr
+    urllib3 = logging.getLogger("urllib3")
+    if urllib3.getEffectiveLevel() < logging.WARNING:
+        urllib3.setLevel(logging.WARNING)
+
+
+def url_label(url: str) -> str:
+    """``apprise:<scheme>:<hash>``: names a URL without any part of it after the scheme."""
+    scheme, found, _rest = url.partition("://")
+    ok = found and _SCHEME.fullmatch(scheme)
+    return f"apprise:{scheme.lower() if ok else '?'}:{_digest(url)}"
+
+
+def _digest(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with the URL, and every piece of it after the scheme (user, password, host,
+    port, path segments, query keys and values, fragment; as written and unquoted), replaced
+    by ``…``."""
+    rest = url.split("://", 1)[-1]
+    pieces = {url, rest, *_SEPARATORS.split(rest)}
+    pieces |= {unquote(piece) for piece in pieces}
+    secrets = sorted((p for p in pieces if len(p) >= _MIN_SECRET), key=len, reverse=True)
+    if not secrets:
+        return text
+    pattern = re.compile("|".join(re.escape(p) for p in secrets), re.IGNORECASE)
+    return pattern.sub("…", text)
+
+
 class AppriseChannel(Channel):
     """One Apprise URL."""
 
@@ -53,10 +108,8 @@ class AppriseChannel(Channel):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        digest = hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-        self._name = f"apprise:{digest}"
-        parts, port = urlsplit(url), _port(url)
-        self.label = f"{parts.scheme}://{parts.hostname or '…'}" + (f":{port}" if port else "")
+        self._name = f"apprise:{_digest(url)}"
+        self.label = url_label(url)
 
     @property
     def name(self) -> str:
@@ -67,7 +120,7 @@ class AppriseChannel(Channel):
         return [cls(url) for url in notify.apprise]
 
     def longest_send(self, recipients: int) -> timedelta:
-        query = parse_qs(urlsplit(self.url).query)
+        query = parse_qs(self.url.partition("?")[2].partition("#")[0])
         seconds = sum(_seconds(query.get(name)) for name in ("cto", "rto"))
         return timedelta(seconds=seconds * APPRISE_REQUESTS)
 
@@ -78,14 +131,14 @@ class AppriseChannel(Channel):
         apprise = _apprise()
         sender = apprise.Apprise()
         if not sender.add(self.url):
-            raise NotifyError(f"Apprise does not understand the URL {self.label}…")
+            raise NotifyError(f"Apprise does not understand the URL {self.label}")
         with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
             ok = sender.notify(
                 body=message.text, title=message.subject, body_format=apprise.NotifyFormat.TEXT
             )
             lines = [line for line in captured.getvalue().splitlines() if line.strip()]
         if not ok:
-            reason = lines[-1][:_MAX_REASON] if lines else "no reason given"
+            reason = scrub(lines[-1], self.url)[:_MAX_REASON] if lines else "no reason given"
             raise NotifyError(f"Apprise could not deliver to {self.label}: {reason}")
 
 
@@ -99,10 +152,3 @@ def _seconds(values: list[str] | None) -> float:
     if math.isnan(given):
         return _APPRISE_TIMEOUT_S
     return min(max(given, _APPRISE_TIMEOUT_S), _APPRISE_TIMEOUT_MAX_S)
-
-
-def _port(url: str) -> int | None:
-    try:
-        return urlsplit(url).port
-    except ValueError:
-        return None

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import NotifyError
-from monitor.notify.apprise import AppriseChannel
+from monitor.notify.apprise import AppriseChannel, scrub
 from monitor.notify.base import configured_channels
 from monitor.notify.render import render_alert
 from tests.notify import payloads as P
@@ -45,31 +47,73 @@ def test_each_url_is_a_channel_of_its_own(tmp_path: Path) -> None:
     assert len(set(names)) == 2 and all(n.startswith("apprise:") for n in names)
 
 
-def test_a_failing_webhook_is_a_notify_error_without_the_token(tmp_path: Path) -> None:
+class Lines(logging.Handler):
+    """A handler on the root logger, like the daemon's log: every line it would write."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def secrets_of(port: int) -> list[str]:
+    return ["usr", "t0kenpw", "127.0.0.1", str(port), "h00kpath", "qt0ken"]
+
+
+@pytest.mark.parametrize("status", [500, None], ids=["http-500", "nothing-listening"])
+def test_a_failing_url_leaks_no_part_of_it(
+    tmp_path: Path, status: int | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither the error (last_error, monitor alerts) nor any line of the daemon's log (its
+    handlers are on the root logger), at debug level, holds any part of the URL after its
+    scheme: for many services that part is the token."""
+    caplog.set_level(logging.DEBUG)  # the root logger at debug, as with --log-level debug
+    daemon_log = Lines()
+    logging.getLogger().addHandler(daemon_log)
+    message = render_alert("down", P.down(), make_settings(tmp_path), alert_id=1, key="d")
     with webhook() as hook:
         hook.statuses = [500]
-        url = f"json://user:t0ken@127.0.0.1:{hook.port}/alerts"
+        port = hook.port if status else free_port()
+        url = f"json://usr:t0kenpw@127.0.0.1:{port}/h00kpath?token=qt0ken"
         channel = AppriseChannel(url)
-        message = render_alert("down", P.down(), make_settings(tmp_path), alert_id=1, key="d")
         with pytest.raises(NotifyError) as caught:
             asyncio.run(channel.send(message))
     text = str(caught.value)
-    assert text.startswith(f"Apprise could not deliver to json://127.0.0.1:{hook.port}: ")
-    assert "t0ken" not in text and "500" in text
+    label = f"apprise:json:{channel.name.removeprefix('apprise:')}"
+    assert text.startswith(f"Apprise could not deliver to {label}: ")
+    if status:
+        assert "error=500" in text
+    logging.getLogger().removeHandler(daemon_log)
+    logged = "\n".join(daemon_log.lines)
+    assert "could not deliver" not in logged  # the outbox logs the error, not the channel
+    for secret in secrets_of(port):
+        assert secret not in text and secret not in logged, secret
 
 
-def test_nothing_listening(tmp_path: Path) -> None:
-    channel = AppriseChannel(f"json://127.0.0.1:{free_port()}/")
-    message = render_alert("down", P.down(), make_settings(tmp_path), alert_id=1, key="d")
-    with pytest.raises(NotifyError, match=r"Apprise could not deliver to json://127\.0\.0\.1"):
-        asyncio.run(channel.send(message))
+@pytest.mark.parametrize(
+    "url",
+    ["pbul://o.gn5kj6nfhv736I7jC3cj3QLRiyhgl98b", "pover://uQiRzpo4DXghDmr9QzzfQu27cmVRsG@"
+     "axWkR7mTAWVPKZpq5Jj4sBjPBJAidx", "ntfy://my-s3cret-topic", "join://abc123def456/grp"],
+)  # fmt: skip
+def test_a_label_names_only_the_scheme_and_a_hash(url: str) -> None:
+    channel = AppriseChannel(url)
+    scheme, rest = url.split("://")
+    assert channel.label == f"apprise:{scheme}:{channel.name.removeprefix('apprise:')}"
+    assert re.fullmatch(rf"apprise:{scheme}:[0-9a-f]{{12}}", channel.label)
+    assert scrub(f"failed to post to {rest} ({url})", url) == "failed to post to … (…)"
 
 
 def test_an_url_apprise_does_not_know(tmp_path: Path) -> None:
     channel = AppriseChannel("nosuchservice://secret@host/")
     message = render_alert("down", P.down(), make_settings(tmp_path), alert_id=1, key="d")
-    with pytest.raises(NotifyError, match="Apprise does not understand the URL nosuchservice://"):
+    with pytest.raises(NotifyError) as caught:
         asyncio.run(channel.send(message))
+    assert str(caught.value).startswith(
+        "Apprise does not understand the URL apprise:nosuchservice:"
+    )
+    assert "secret" not in str(caught.value) and "host" not in str(caught.value)
 
 
 def test_missing_apprise_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
