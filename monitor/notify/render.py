@@ -8,7 +8,8 @@ server (file and folder names, error texts) is hostile:
   made control, bidi and undecodable characters visible (``\\n``, ``\\u202e``, ``\\xff``);
 - in text it goes through ``display_name`` too, so a name can never start a line of its own;
 - in the subject and every header, control characters, line breaks and bidi or zero-width
-  format characters are removed (:func:`header_line`) and long names are cut.
+  format characters are removed, ``=?`` becomes ``= ?`` so no RFC 2047 encoded word of a name
+  is decoded by mail clients (:func:`header_line`), and long names are cut.
 
 Sizes are SI with one decimal ("2.1 GB"), times are shown in the configured time zone, and
 web UI links (``{base_url}/batches/{id}``, ``{base_url}/targets/{name}``) appear only when
@@ -60,9 +61,13 @@ def human_size(size: int | None) -> str:
 
 
 def header_line(text: str, limit: int = MAX_SUBJECT) -> str:
-    """``text`` as one header-safe line: no control, format or line-break characters.
+    """``text`` as one header-safe line: no control, format or line-break characters, and no
+    RFC 2047 encoded word (``=?charset?b?...?=``).
 
-    Undecodable bytes (lone surrogates) become U+FFFD; runs of whitespace become one space.
+    Undecodable bytes (lone surrogates) become U+FFFD; runs of whitespace become one space;
+    every ``=?`` becomes ``= ?``, so what mail clients show is the text as written: an encoded
+    word in a name would be decoded by them, and could hold a bidi override, line breaks or
+    what looks like another header.
     """
     kept = []
     for ch in text:
@@ -73,7 +78,7 @@ def header_line(text: str, limit: int = MAX_SUBJECT) -> str:
             kept.append(" " if ch in "\t\n\r\x0b\x0c\x85\u2028\u2029" else "")
         else:
             kept.append(ch)
-    line = " ".join("".join(kept).split())
+    line = " ".join("".join(kept).split()).replace("=?", "= ?")
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 

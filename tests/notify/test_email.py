@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
+from email.header import decode_header
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -78,6 +81,51 @@ def test_hostile_names_cannot_inject_headers_or_lines(tmp_path: Path) -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "契約書_最終版.docx" in text and "契約書_最終版.docx" in html
     assert "x" * 300 in text
+
+
+def encoded_word(text: str, encoding: str = "b") -> str:
+    if encoding == "b":
+        return "=?utf-8?b?" + base64.b64encode(text.encode()).decode() + "?="
+    return "=?utf-8?q?" + "".join(f"={b:02X}" for b in text.encode()) + "?="
+
+
+SPOOF = "\u202eexe.pdf \r\nBcc: x@evil.example"
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        encoded_word(SPOOF),
+        encoded_word(SPOOF, "q"),
+        f"a{encoded_word(SPOOF)}b",  # not even whitespace around it
+        f"{encoded_word('Bcc:')} {encoded_word(' x@evil.example')}",  # two words, joined
+        f"=\u200b{encoded_word(SPOOF)[1:]}",  # a zero-width character dropped: "=?" again
+    ],
+)
+def test_encoded_words_in_names_are_not_decoded_by_mail_clients(
+    tmp_path: Path, folder: str
+) -> None:
+    """RFC 2047 text in a folder or file name reaches the Subject as literal text: what a
+    mail client decodes holds no bidi override, no line break, no header of the attacker's."""
+    with smtp_server(tmp_path) as server:
+        s = make_settings(tmp_path, notify=smtp_settings(server.port))
+        payload = P.batch(folder=folder, items=[P.item(f"{folder}/x.pdf")], more=0)
+        send(s, render_alert("batch_settled", payload, s, alert_id=1, key="k"))
+        (got,) = server.received
+    head = got.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    folded = re.search(r"^Subject:(.*(?:\r\n[ \t].*)*)", head, re.MULTILINE)
+    assert folded is not None
+    raw_subject = re.sub(r"\r\n(?=[ \t])", "", folded.group(1)).strip()  # RFC 5322 unfolding
+    decoded = "".join(
+        part.decode(charset or "ascii") if isinstance(part, bytes) else part
+        for part, charset in decode_header(raw_subject)
+    )
+    parsed = str(got.message["Subject"])
+    for subject in (decoded, parsed):
+        assert "\u202e" not in subject and "\r" not in subject and "\n" not in subject
+        assert "Bcc: x@evil" not in subject and "Bcc:  x@evil" not in subject
+        assert subject.startswith("[monitor] studio-drop: new batch ")
+    assert got.message["Bcc"] is None and got.rcpt_tos == ["analyst@example.org"]
 
 
 def test_starttls_verified_with_a_ca_bundle(tmp_path: Path) -> None:

@@ -149,6 +149,13 @@ def test_header_line_removes_controls_and_line_breaks() -> None:
     assert header_line("y" * 300, 50) == "y" * 49 + "…"
 
 
+def test_header_line_breaks_encoded_words() -> None:
+    assert header_line("a=?utf-8?q?=E2=80=AE?=b") == "a= ?utf-8?q?=E2=80=AE?=b"
+    assert header_line("=\u200b?x?q?y?=") == "= ?x?q?y?="  # what dropping characters makes
+    assert header_line("==??=?") == "== ??= ?"
+    assert header_line("=" * 10 + "?", 8) == "=" * 7 + "…"
+
+
 def test_links_only_with_base_url_and_quoted(tmp_path: Path) -> None:
     s = settings(tmp_path, base_url="https://mon.example.org/ui/")
     target = "studio drop"
