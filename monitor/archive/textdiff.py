@@ -20,6 +20,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
+from monitor.errors import ArchiveError
 from monitor.store import queries as q
 from monitor.store.queries import StoredVersion
 
@@ -73,7 +74,7 @@ class Step:
 
     before: Body
     after: Body
-    kind: str  # text | same | binary | too large | not archived
+    kind: str  # text | same | binary | too large | not archived | unreadable
     summary: str
     lines: list[str] = field(default_factory=list)
 
@@ -138,7 +139,10 @@ def step(store: BlobReader, before: Body, after: Body, cap: int = TEXT_CAP) -> S
     if any(side.size is not None and side.size > cap for side in (before, after)):
         return Step(before, after, "too large", f"too large to diff, {_sizes(before, after)}")
     assert before.sha256 is not None and after.sha256 is not None
-    old, new = read_text(store, before.sha256, cap), read_text(store, after.sha256, cap)
+    try:
+        old, new = read_text(store, before.sha256, cap), read_text(store, after.sha256, cap)
+    except ArchiveError as exc:  # a body missing from the store: monitor verify reports it
+        return Step(before, after, "unreadable", f"cannot read an archived body: {exc}")
     if old is None or new is None:
         return Step(before, after, "binary", f"binary, {_sizes(before, after)}")
     lines = list(

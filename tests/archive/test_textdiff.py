@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +125,17 @@ def test_history_content_usage(cli: Cli) -> None:
     _versions(cli, "notes.txt", b"one\n")
     assert "nothing to compare" in cli("history", "drop", "notes.txt", "--content")
     assert cli.run("history", "drop", "notes.txt", "--content", "--format", "csv").exit_code == 2
+
+
+def test_a_body_missing_from_the_store_is_said(cli: Cli) -> None:
+    from monitor.archive.blobs import LocalBlobStore, open_blob_store
+    from monitor.config import load_settings
+
+    _versions(cli, "notes.txt", b"one\n", b"two\n")
+    blobs = open_blob_store(load_settings(cli.config))
+    assert isinstance(blobs, LocalBlobStore)
+    path = blobs.path_of(hashlib.sha256(b"one\n").hexdigest())
+    path.unlink()
+    report = cli.json("history", "drop", "notes.txt", "--content")
+    (change,) = report["changes"]
+    assert change["kind"] == "unreadable" and "is not in" in change["summary"]
