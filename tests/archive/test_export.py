@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -298,3 +299,19 @@ def test_big_files_stream_through_in_flat_memory(tmp_path: Path) -> None:
     assert peak < 12 * 2**20, f"peak {peak} bytes for a {size}-byte file"
     with zipfile.ZipFile(out) as zf:
         assert zf.getinfo("files/big.bin").file_size == size
+
+
+def test_a_corrupt_blob_stops_the_export(cli: Cli, drop: Path, tmp_path: Path) -> None:
+    from monitor.archive.blobs import LocalBlobStore, open_blob_store
+    from monitor.config import load_settings
+
+    batch_id = _new_batch(cli, drop, {"ep01/a.txt": b"the original"})
+    blobs = open_blob_store(load_settings(cli.config))
+    assert isinstance(blobs, LocalBlobStore)
+    path = blobs.path_of(hashlib.sha256(b"the original").hexdigest())
+    path.chmod(0o600)
+    path.write_bytes(b"the tampered")
+    out = tmp_path / "batch.zip"
+    result = cli.run("export", "--batch", str(batch_id), "--out", str(out))
+    assert result.exit_code == 1 and "monitor verify" in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".batch.zip.*"))
