@@ -2,7 +2,8 @@
 
 Each URL of ``[notify] apprise`` is its own channel, named ``apprise:<hash of the URL>``, so
 the outbox records delivery per URL and a retry never repeats a message to a URL that got it.
-The title is the alert's subject and the body its text part. Apprise is an optional extra
+The title and body are the alert's subject and text as rendered for chat (names as code spans,
+no mention: see :mod:`~monitor.notify.render`). Apprise is an optional extra
 (``pip install 'filedrop-monitor[apprise]'``); it is imported only when a URL is configured.
 
 An Apprise URL is a secret as a whole: for many services the part after the scheme *is* the
@@ -134,7 +135,9 @@ class AppriseChannel(Channel):
             raise NotifyError(f"Apprise does not understand the URL {self.label}")
         with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
             ok = sender.notify(
-                body=message.text, title=message.subject, body_format=apprise.NotifyFormat.TEXT
+                body=message.chat_text,
+                title=message.chat_subject,
+                body_format=apprise.NotifyFormat.TEXT,
             )
             lines = [line for line in captured.getvalue().splitlines() if line.strip()]
         if not ok:

@@ -30,7 +30,9 @@ class Message:
 
     ``subject`` is one header-safe line; ``recipients`` are the email addresses (other
     channels have their own destinations); ``message_id`` is stable for one alert row, so a
-    resend is recognisably the same message; ``headers`` are extra header-safe email headers.
+    resend is recognisably the same message; ``chat_subject`` and ``chat_text`` are what chat
+    channels send (names as code spans, no mention can be formed: see
+    :mod:`~monitor.notify.render`); ``headers`` are extra header-safe email headers.
     """
 
     subject: str
@@ -38,6 +40,8 @@ class Message:
     html: str
     recipients: tuple[str, ...]
     message_id: str
+    chat_subject: str
+    chat_text: str
     headers: dict[str, str] = field(default_factory=dict)
     #: When the message is sent (the outbox sets it from its clock); None: now.
     date: datetime | None = None

@@ -7,6 +7,11 @@ server (file and folder names, error texts) is hostile:
 - in HTML it is escaped by Jinja's autoescape, after :func:`~monitor.output.display_name`
   made control, bidi and undecodable characters visible (``\\n``, ``\\u202e``, ``\\xff``);
 - in text it goes through ``display_name`` too, so a name can never start a line of its own;
+- in the text and title chat channels get (Apprise: Discord, Slack, Teams... render Markdown
+  or their own markup and ping on mentions), each name is also a code span, so nothing in it
+  is markup, with a backtick shown as ``\\x60`` (:func:`chat_name`); and a zero-width space
+  follows every ``@`` and ``<`` of that text, so no ``@everyone``, ``<@id>``, ``<!channel>``
+  or ``<url|text>`` link is formed, by the service or by Apprise (:func:`no_mentions`);
 - in the subject and every header, control characters, line breaks and bidi or zero-width
   format characters are removed, ``=?`` becomes ``= ?`` so no RFC 2047 encoded word of a name
   is decoded by mail clients (:func:`header_line`), and long names are cut.
@@ -91,6 +96,26 @@ def _short(name: str) -> str:
     return header_line(name, MAX_SUBJECT_NAME)
 
 
+def chat_name(name: str) -> str:
+    """A name as chat text: a code span, so nothing in it is markup (links, emphasis, headings,
+    spoilers); a backtick in it, which would close the span, is shown as ``\\x60``."""
+    return "`" + name.replace("`", "\\x60") + "`"
+
+
+def no_mentions(text: str) -> str:
+    """``text`` with a zero-width space after every ``@`` and ``<``: no mention (``@everyone``,
+    ``@here``, ``<@id>``, ``<!channel>``) nor Slack link (``<url|text>``) can be formed."""
+    return text.replace("@", "@\u200b").replace("<", "<\u200b")
+
+
+def _chat_short(name: str) -> str:
+    return chat_name(_short(name))
+
+
+def _chat_display(name: str) -> str:
+    return chat_name(display_name(name))
+
+
 def _count(value: int) -> str:
     return f"{value:,}"
 
@@ -119,38 +144,42 @@ def recipients_for(kind: str, payload: Mapping[str, Any], settings: Settings) ->
 # -- subjects ---------------------------------------------------------------------------------
 
 
-def _batch_subject(p: Mapping[str, Any]) -> str:
-    folder = _short(p["folder"]) if p["folder"] else "/"
+#: How a subject shows a name from a payload: cut short, and for chat as a code span.
+Name = Callable[[str], str]
+
+
+def _batch_subject(p: Mapping[str, Any], name: Name) -> str:
+    folder = name(p["folder"]) if p["folder"] else "/"
     files = _plural(p["files"], "file")
     return f"{p['target']}: new batch {folder} - {files}, {human_size(p['bytes'])}"
 
 
-def _watch_subject(p: Mapping[str, Any]) -> str:
+def _watch_subject(p: Mapping[str, Any], name: Name) -> str:
     count = len(p["items"]) + p["more"]
     verb = "matches" if count == 1 else "match"
-    return f'{p["target"]}: {_plural(count, "file")} {verb} watch rule "{_short(p["rule"])}"'
+    return f'{p["target"]}: {_plural(count, "file")} {verb} watch rule "{name(p["rule"])}"'
 
 
-def _down_subject(p: Mapping[str, Any]) -> str:
+def _down_subject(p: Mapping[str, Any], name: Name) -> str:
     return f"{p['target']}: target down ({_plural(p['failures'], 'failed poll')})"
 
 
-def _recovered_subject(p: Mapping[str, Any]) -> str:
+def _recovered_subject(p: Mapping[str, Any], name: Name) -> str:
     return f"{p['target']}: recovered after {_plural(p['failures'], 'failed poll')}"
 
 
-def _suspect_subject(p: Mapping[str, Any]) -> str:
+def _suspect_subject(p: Mapping[str, Any], name: Name) -> str:
     return (
         f"{p['target']}: suspect snapshot held "
         f"({_count(p['removed'])} of {_plural(p['files_before'], 'file')} vanished)"
     )
 
 
-def _stale_subject(p: Mapping[str, Any]) -> str:
+def _stale_subject(p: Mapping[str, Any], name: Name) -> str:
     return f"{p['target']}: no new file for {p['quiet_for']}"
 
 
-def _digest_subject(p: Mapping[str, Any]) -> str:
+def _digest_subject(p: Mapping[str, Any], name: Name) -> str:
     targets = p["targets"]
     head = f"digest {p['day']}: "
     if p["empty"]:
@@ -167,7 +196,7 @@ def _digest_subject(p: Mapping[str, Any]) -> str:
     return head + line
 
 
-SUBJECTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+SUBJECTS: dict[str, Callable[[Mapping[str, Any], Name], str]] = {
     "batch_settled": _batch_subject,
     "watch": _watch_subject,
     "down": _down_subject,
@@ -182,8 +211,9 @@ SUBJECTS: dict[str, Callable[[Mapping[str, Any]], str]] = {
 
 
 @cache
-def environment() -> jinja2.Environment:
-    """The templates' environment: autoescape for ``.html``, undefined names are errors."""
+def environment(chat: bool = False) -> jinja2.Environment:
+    """The templates' environment: autoescape for ``.html``, undefined names are errors;
+    ``chat``: names as code spans (:func:`chat_name`), for the text chat channels get."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("monitor.notify", "templates"),
         autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
@@ -192,7 +222,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(name=display_name, size=human_size, count=_count)
+    env.filters.update(name=_chat_display if chat else display_name, size=human_size, count=_count)
     env.globals.update(plural=_plural)
     return env
 
@@ -247,16 +277,21 @@ def _context(kind: str, payload: Mapping[str, Any], settings: Settings) -> dict[
     }
 
 
-def subject_of(kind: str, payload: Mapping[str, Any], settings: Settings) -> str:
-    """The subject an alert's message has (raises like :func:`render_alert`)."""
+def subject_of(
+    kind: str, payload: Mapping[str, Any], settings: Settings, *, chat: bool = False
+) -> str:
+    """The subject an alert's message has (raises like :func:`render_alert`); ``chat``: the
+    title chat channels get, names as code spans and no mention."""
     subject_fn = SUBJECTS.get(kind)
     if subject_fn is None:
         raise NotifyError(f"no template for the kind {kind!r}")
     prefix = settings.notify.subject_prefix
     try:
-        return header_line(f"{prefix} {subject_fn(payload)}" if prefix else subject_fn(payload))
+        line = subject_fn(payload, _chat_short if chat else _short)
+        subject = header_line(f"{prefix} {line}" if prefix else line)
     except (KeyError, TypeError, ValueError) as exc:
         raise NotifyError(f"a {kind} alert cannot be rendered: {exc!r}") from exc
+    return no_mentions(subject) if chat else subject
 
 
 def render_alert(
@@ -276,6 +311,8 @@ def render_alert(
         env = environment()
         text = env.get_template(f"{kind}.txt").render(context)
         html = env.get_template(f"{kind}.html").render(context)
+        chat_subject = subject_of(kind, payload, settings, chat=True)
+        chat_text = environment(chat=True).get_template(f"{kind}.txt").render(context)
     except (NotifyError, KeyError, TypeError, ValueError, jinja2.TemplateError) as exc:
         cause = exc.__cause__ if isinstance(exc, NotifyError) else exc
         raise NotifyError(f"alert {alert_id} ({kind}) cannot be rendered: {cause!r}") from exc
@@ -286,6 +323,8 @@ def render_alert(
         subject=subject,
         text=_encodable(text),
         html=_encodable(html),
+        chat_subject=chat_subject,
+        chat_text=no_mentions(_encodable(chat_text)),
         recipients=recipients_for(kind, payload, settings),
         message_id=message_id(alert_id, key, settings.notify.sender),
         headers=headers,

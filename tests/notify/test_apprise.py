@@ -35,9 +35,27 @@ def test_posts_subject_and_text_to_a_json_webhook(tmp_path: Path) -> None:
     ((path, headers, body),) = hook.posts
     assert path == "/alerts" and headers["Content-Type"].startswith("application/json")
     sent = json.loads(body)
-    assert sent["title"] == "[monitor] studio-drop: new batch ep02/sc901 - 143 files, 2.1 GB"
-    assert sent["message"].rstrip() == message.text.rstrip()
-    assert "<b>x</b>\\nnext.pdf" in sent["message"]
+    assert sent["title"] == "[monitor] studio-drop: new batch `ep02/sc901` - 143 files, 2.1 GB"
+    assert sent["message"].rstrip() == message.chat_text.rstrip()
+    assert "`<\u200bb>x<\u200b/b>\\nnext.pdf`" in sent["message"]
+
+
+def test_hostile_names_reach_a_chat_service_inert(tmp_path: Path) -> None:
+    """What Apprise hands on (here as JSON): no mention, link or markup from a file name."""
+    names = ["@everyone", "[x](https://evil.example)", "a`b`c", "<@123> <!here>"]
+    with webhook() as hook:
+        s = make_settings(tmp_path, notify={"apprise": [f"json://127.0.0.1:{hook.port}/"]})
+        (channel,) = configured_channels(s.notify)
+        payload = P.batch(folder=names[0], items=[P.item(n) for n in names], more=0)
+        asyncio.run(channel.send(render_alert("batch_settled", payload, s, alert_id=1, key="k")))
+    ((_path, _headers, body),) = hook.posts
+    sent = json.loads(body)
+    for text in (sent["title"], sent["message"]):
+        outside = re.sub(r"`[^`\n]*`", "", text).replace("[monitor] ", "")
+        assert not any(mark in outside for mark in ("@", "<", "[", "]("))
+        assert not re.search(r"@[a-z0-9]+", text, re.IGNORECASE)
+    assert "  `@\u200beveryone`  (1.0 kB, added)" in sent["message"].splitlines()
+    assert "  `a\\x60b\\x60c`  (1.0 kB, added)" in sent["message"].splitlines()
 
 
 def test_each_url_is_a_channel_of_its_own(tmp_path: Path) -> None:

@@ -10,7 +10,13 @@ import pytest
 from markupsafe import escape
 
 from monitor.errors import NotifyError
-from monitor.notify.render import header_line, human_size, message_id, render_alert
+from monitor.notify.render import (
+    MAX_SUBJECT_NAME,
+    header_line,
+    human_size,
+    message_id,
+    render_alert,
+)
 from tests.notify import payloads as P
 from tests.notify.conftest import make_settings
 
@@ -147,6 +153,52 @@ def test_header_line_removes_controls_and_line_breaks() -> None:
     assert header_line("bad\udcffbyte") == "bad\ufffdbyte"
     assert header_line("\u2028x\u2029y\x85z") == "x y z"
     assert header_line("y" * 300, 50) == "y" * 49 + "…"
+
+
+CHAT_HOSTILE = [
+    "@everyone look.pdf",
+    "@here",
+    "[click me](https://evil.example/x).pdf",
+    "`code` ``and`` ```fence```.txt",
+    "<@123456789> <@&42> <!channel> <#C1> <https://evil.example|report.pdf>",
+    "**bold** __u__ ~~s~~ ||spoiler|| # head > quote.txt",
+]
+
+
+def outside_code_spans(text: str) -> str:
+    """What a chat service would read as markup: all but code spans and the subject prefix."""
+    return re.sub(r"`[^`\n]*`", "", text).replace("[monitor] ", "")
+
+
+@pytest.mark.parametrize("name", CHAT_HOSTILE)
+def test_chat_text_makes_names_inert(tmp_path: Path, name: str) -> None:
+    """What chat channels get: every name is one code span, backticks in it escaped, and no
+    @ or < is followed by anything a service or Apprise would read as a mention or a link."""
+    payload = P.batch(folder=name, items=[P.item(f"{name}/{name}")], more=0)
+    message = render_alert("batch_settled", payload, settings(tmp_path), alert_id=1, key="k")
+    for text in (message.chat_subject, message.chat_text):
+        outside = outside_code_spans(text)
+        for markup in ("@", "<", "[", "](", "**", "__", "~~", "||", "# h", "> q"):
+            assert markup not in outside, (markup, text)
+        assert not re.search(r"[@<][^\u200b]", text)  # a zero-width space after each
+        assert not re.search(r"@[a-z0-9]+", text, re.IGNORECASE)  # Apprise's ping detection
+
+    def shown(text: str) -> str:
+        return text.replace("`", "\\x60").replace("@", "@\u200b").replace("<", "<\u200b")
+
+    assert f"`{shown(name)}`" in message.chat_text  # the folder line
+    assert f"`{shown(name)}/{shown(name)}`" in message.chat_text  # the file line
+    cut = header_line(name, MAX_SUBJECT_NAME)
+    assert f"new batch `{shown(cut)}` - " in message.chat_subject
+    assert name in message.text and "`" + name not in message.text  # mail: untouched
+
+
+def test_chat_text_says_the_same_as_the_mail(tmp_path: Path) -> None:
+    message = render_alert("down", P.down(), settings(tmp_path), alert_id=1, key="d")
+    assert message.chat_subject == "[monitor] studio-drop: target down (3 failed polls)"
+    unquoted = message.chat_text.replace("`", "")
+    assert unquoted == message.text
+    assert message.chat_text.startswith("`studio-drop` is down: 3 polls in a row failed")
 
 
 def test_header_line_breaks_encoded_words() -> None:
