@@ -24,6 +24,8 @@ from monitor.batches import Arrival, follow_moves, record_arrivals, settle_batch
 from monitor.config import TargetConfig
 from monitor.diff import PollChanges, compare, is_suspect
 from monitor.errors import MonitorError, RootUnavailable
+from monitor.preload import Preloaded, preload
+from monitor.preload import current as current_state
 from monitor.sources import make_source
 from monitor.sources.base import Entry, FolderFailure, Listing, ProgressCallback
 from monitor.store import Store
@@ -85,14 +87,25 @@ async def poll_target(
     started = clock()
     t0 = time.perf_counter()
     source = make_source(target)
+    # The current versions are read while the crawl waits on the network (see monitor.preload).
+    preloading = asyncio.ensure_future(asyncio.to_thread(preload, store, target.name))
     try:
         listing: Listing | None = await source.list(progress)
         error = None
     except RootUnavailable as exc:
         listing, error = None, exc.message
+    finally:
+        preloaded = await preloading
     log.info("%s: listed %d entries", target.name, len(listing.entries) if listing else 0)
     result = await asyncio.to_thread(
-        record_poll, store, target, listing, error=error, started=started, now=clock()
+        record_poll,
+        store,
+        target,
+        listing,
+        error=error,
+        started=started,
+        now=clock(),
+        preloaded=preloaded if listing is not None else None,
     )
     result.seconds = time.perf_counter() - t0
     return result
@@ -106,8 +119,10 @@ def record_poll(
     error: str | None = None,
     started: datetime,
     now: datetime,
+    preloaded: Preloaded | None = None,
 ) -> PollResult:
-    """Write the snapshot of one poll (``listing`` None: the poll failed with ``error``)."""
+    """Write the snapshot of one poll (``listing`` None: the poll failed with ``error``);
+    ``preloaded``: current versions read during the crawl, used if still current."""
     with store.write() as conn:
         tid = target_id(conn, target.name, lock=True)
         if listing is not None and (stale := _stale(conn, tid, started)):
@@ -121,7 +136,7 @@ def record_poll(
             )
             return PollResult(target.name, sid, "failed", error=error)
         listing = _sanitized(listing, target.name)
-        current = current_versions(conn, tid)
+        current = current_state(conn, tid, preloaded)
         changes = compare(current, listing)
         held = _held_suspect(conn, tid)
         confirmed = None
