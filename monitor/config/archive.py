@@ -37,7 +37,8 @@ class ArchiveRules(_Strict):
     max_bytes_per_poll: Size = 10_000_000_000
     #: Most bytes this target's archived versions may hold in all (unset: no limit).
     quota: Size | None = None
-    #: `monitor gc` removes archived versions older than this (unset: kept forever).
+    #: `monitor gc` removes copies of versions that left the server (removed or changed) longer
+    #: than this ago; a file still there keeps its newest copy (unset: kept forever).
     max_age: PositiveDuration | None = None
 
 
