@@ -108,3 +108,41 @@ def test_an_smtp_password_is_never_repeated(tmp_path: Path) -> None:
     message = load_error(tmp_path, '[notify.smtp]\nhost = "m"\npassword = ["s3cret-value"]\n')
     assert "notify.smtp.password" in message
     assert "s3cret-value" not in message
+
+
+@pytest.mark.parametrize(
+    ("smtp", "expected"),
+    [
+        ('username = "jürgen"\npassword = "p"\n', "notify.smtp.username: must be ASCII"),
+        ('username = "u"\npassword = "pässwörd"\n', "notify.smtp.password: must be ASCII"),
+    ],
+)
+def test_an_smtp_login_must_be_ascii(tmp_path: Path, smtp: str, expected: str) -> None:
+    """smtplib sends the login as ASCII: anything else would fail at every send."""
+    message = load_error(tmp_path, '[notify.smtp]\nhost = "m"\n' + smtp)
+    assert expected in message
+    assert "pässwörd" not in message and "ä" not in message.split("password")[-1]
+
+
+def test_addresses_with_a_non_ascii_domain_are_idna_encoded(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        '[notify]\nfrom = "monitor@müller.example"\nto = ["a@bücher.example"]\n'
+        + TARGET
+        + 'notify_to = ["b@Bücher.example"]\n',
+    )
+    assert settings.notify.sender == "monitor@xn--mller-kva.example"
+    assert settings.notify.to == ["a@xn--bcher-kva.example"]
+    assert settings.target("t").notify_to == ["b@xn--bcher-kva.example"]
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("jürgen@example.org", "the part before the @ must be ASCII"),
+        ("a@" + "ü" * 70 + ".example", "not a valid internationalised domain name"),
+    ],
+)
+def test_a_non_ascii_mailbox_is_refused(tmp_path: Path, address: str, expected: str) -> None:
+    message = load_error(tmp_path, f'[notify]\nto = ["{address}"]\n')
+    assert "notify.to[0]:" in message and expected in message

@@ -29,8 +29,35 @@ _CRON_HINT = "expected 5 fields 'minute hour day month weekday', as in '*/15 8-1
 
 
 def _check_address(value: str) -> str:
+    """A mailbox alerts can be sent to without SMTPUTF8: ASCII before the @, and a domain
+    name in IDNA (``bücher.example`` becomes ``xn--bcher-kva.example``)."""
     if not _ADDRESS.fullmatch(value) or not value.isprintable():
         raise ValueError(f"expected an email address like 'analyst@example.org', got {value!r}")
+    local, _, domain = value.rpartition("@")
+    if not local.isascii():
+        raise ValueError(
+            f"the part before the @ must be ASCII (alerts are sent without SMTPUTF8), got {value!r}"
+        )
+    if domain.isascii():
+        return value
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as exc:
+        cause = exc.__cause__ or exc  # the codec wraps the reason: "label empty or too long"
+        raise ValueError(
+            f"{domain!r} is not a valid internationalised domain name ({cause})"
+        ) from None
+
+
+def _check_ascii(value: str) -> str:
+    if not value.isascii():
+        raise ValueError("must be ASCII: the mail server login is sent as ASCII")
+    return value
+
+
+def _check_ascii_secret(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().isascii():  # the value itself is never repeated
+        raise ValueError("must be ASCII: the mail server login is sent as ASCII")
     return value
 
 
@@ -119,9 +146,9 @@ class Smtp(_Secret):
     port: int | None = Field(default=None, ge=1, le=65535)
     #: ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or ``none`` (port 25).
     security: Literal["starttls", "tls", "none"] = "starttls"
-    #: Log in when set (with ``password``, empty when unset).
-    username: str | None = None
-    password: SecretStr | None = None
+    #: Log in when set (with ``password``, empty when unset); both ASCII.
+    username: Annotated[str, AfterValidator(_check_ascii)] | None = None
+    password: Annotated[SecretStr, AfterValidator(_check_ascii_secret)] | None = None
     timeout: PositiveDuration = timedelta(seconds=30)
     verify_tls: bool = True
     #: Trust only these CAs (PEM), relative to the config file; unset: the system's.

@@ -111,9 +111,11 @@ class ChannelDown(NotifyError):
 @contextmanager
 def translated(where: str) -> Iterator[None]:
     """Turn the errors of smtplib, ssl and sockets into :class:`NotifyError` naming ``where``
-    (:class:`ChannelDown` when the server, not the message, is the problem).
+    (:class:`ChannelDown` when the server, not the message, is the problem); a
+    :class:`UnicodeError` (smtplib sends commands as ASCII) is a :class:`NotifyError` too.
 
-    Server replies are quoted (they never hold the password: smtplib does not echo it).
+    Server replies are quoted (they never hold the password: smtplib does not echo it); the
+    text of a UnicodeError is not (it quotes the value).
     """
     try:
         yield
@@ -124,6 +126,11 @@ def translated(where: str) -> Iterator[None]:
         raise NotifyError(f"{where} refused every recipient ({refused})") from exc
     except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
         raise NotifyError(f"{where} answered {_reply(exc)}") from exc
+    except UnicodeError as exc:  # the config allows only ASCII logins and mailboxes
+        raise NotifyError(
+            f"{where}: a login, sender or recipient is not ASCII, and alerts are sent without "
+            "SMTPUTF8 (check [notify.smtp] username and password, and the addresses)"
+        ) from exc  # never the value: it may be the password
     except (smtplib.SMTPException, OSError) as exc:
         raise ChannelDown(_down_reason(where, exc)) from exc
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from monitor.errors import NotifyError
 from monitor.notify.base import Message
@@ -221,3 +222,37 @@ def test_dead_port_no_config_and_no_recipient(tmp_path: Path) -> None:
     nobody = make_settings(tmp_path, notify={**smtp_settings(port), "to": []})
     with pytest.raises(NotifyError, match="no recipient for this alert"):
         send(nobody, render_alert("down", P.down(), nobody, alert_id=1, key="d"))
+
+
+def test_a_recipient_with_a_non_ascii_domain_gets_mail(tmp_path: Path) -> None:
+    with smtp_server(tmp_path) as server:
+        s = make_settings(
+            tmp_path, notify=smtp_settings(server.port) | {"to": ["a@bücher.example"]}
+        )
+        send(s, render_alert("down", P.down(), s, alert_id=1, key="d"))
+        (got,) = server.received
+    assert got.rcpt_tos == ["a@xn--bcher-kva.example"]
+    assert got.message["To"] == "a@xn--bcher-kva.example"
+
+
+def test_non_ascii_that_slips_past_the_config_is_a_notify_error(tmp_path: Path) -> None:
+    """The config refuses non-ASCII logins and mailboxes; should one reach smtplib anyway, its
+    UnicodeEncodeError becomes a NotifyError (not an unexpected exception) that quotes nothing."""
+    with smtp_server(tmp_path, login=("alerts", "pässwörd")) as server:
+        s = make_settings(tmp_path, notify=smtp_settings(server.port, username="alerts"))
+        assert s.notify.smtp is not None
+        smtp = s.notify.smtp.model_copy(update={"password": SecretStr("pässwörd")})
+        with pytest.raises(NotifyError) as login:
+            asyncio.run(EmailChannel(smtp, s.notify.sender).send(
+                render_alert("down", P.down(), s, alert_id=1, key="d")))  # fmt: skip
+        assert not server.received
+    with smtp_server(tmp_path) as open_server:
+        plain = make_settings(tmp_path, notify=smtp_settings(open_server.port))
+        message = render_alert("down", P.down(), plain, alert_id=1, key="d")
+        with pytest.raises(NotifyError) as recipient:
+            send(plain, replace(message, recipients=("jürgen@example.org",)))
+        assert not open_server.received
+    for caught in (login, recipient):
+        text = str(caught.value)
+        assert text.startswith("the mail server 127.0.0.1:") and ": a login, sender" in text
+        assert "not ASCII" in text and "ä" not in text and "ü" not in text
