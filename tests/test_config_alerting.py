@@ -6,7 +6,9 @@ from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
+from monitor.config.alerting import WatchRules
 from tests.test_config import load, load_error
 
 TARGET = '[[target]]\nname = "t"\nkind = "local"\npath = "/srv/t"\n'
@@ -146,3 +148,19 @@ def test_addresses_with_a_non_ascii_domain_are_idna_encoded(tmp_path: Path) -> N
 def test_a_non_ascii_mailbox_is_refused(tmp_path: Path, address: str, expected: str) -> None:
     message = load_error(tmp_path, f'[notify]\nto = ["{address}"]\n')
     assert "notify.to[0]:" in message and expected in message
+
+
+def test_watch_rule_names_are_unique_per_target() -> None:
+    """An alert's key names its rule: two rules of one name would share alerts, and lose one.
+    (Checked on the type; ``target.watch`` uses it.)"""
+    rules = TypeAdapter(WatchRules)
+    ok = rules.validate_python(
+        [{"name": "pdf", "types": ["pdf"]}, {"name": "exe", "types": ["exe"]}]
+    )
+    assert [r.name for r in ok] == ["pdf", "exe"]
+    with pytest.raises(ValidationError) as caught:
+        rules.validate_python(
+            [{"name": "hit", "types": ["pdf"]}, {"name": "x", "min_size": "1B"},
+             {"name": "hit", "types": ["exe"]}]
+        )  # fmt: skip
+    assert "two watch rules are named 'hit' (the 1st and the 3rd)" in str(caught.value)

@@ -139,6 +139,29 @@ class WatchRule(_Strict):
         return self
 
 
+def _unique_names(rules: list[WatchRule]) -> list[WatchRule]:
+    """Each alert is keyed by its rule's name: two rules of one name would share alerts."""
+    first: dict[str, int] = {}
+    for index, rule in enumerate(rules):
+        if rule.name in first:
+            raise ValueError(
+                f"two watch rules are named {rule.name!r} (the {_nth(first[rule.name])} and "
+                f"the {_nth(index)}): each rule needs a name of its own"
+            )
+        first[rule.name] = index
+    return rules
+
+
+def _nth(index: int) -> str:
+    n = index + 1
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+#: A target's watch rules: names unique within the list.
+WatchRules = Annotated[list[WatchRule], AfterValidator(_unique_names)]
+
+
 class Smtp(_Secret):
     """The mail server alerts are sent through."""
 
