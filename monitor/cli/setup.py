@@ -124,7 +124,11 @@ def _check_smtp(obj: App, fmt: Format) -> None:
     except MonitorError as exc:
         detail, status = exc.message, "failed"
     row = {"check": "smtp", "status": status, "detail": detail}
-    columns = [Column("check", "check"), Column("status", "status"), Column("detail", "detail")]
+    columns = [
+        Column("check", "check"),
+        Column("status", "status"),
+        Column("detail", "detail", "name"),
+    ]
     emit([row], columns, fmt, zone=obj.zone, title=f"config {obj.config_path}: ok")
     if status != "ok":
         raise typer.Exit(1)

@@ -67,14 +67,17 @@ class SmtpServer:
         return self.recorder.received
 
 
-def _authenticator(username: str, password: str) -> Any:
+def _authenticator(username: str, password: str, refusal: str | None) -> Any:
     def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         ok = (
             isinstance(data, LoginPassword)
             and data.login == username.encode()
             and data.password == password.encode()
         )
-        return AuthResult(success=ok, handled=False, auth_data=data.login if ok else None)
+        message = None if ok else refusal
+        return AuthResult(
+            success=ok, handled=False, message=message, auth_data=data.login if ok else None
+        )
 
     return check
 
@@ -86,8 +89,10 @@ def smtp_server(
     security: str = "none",
     login: tuple[str, str] | None = None,
     exclude_auth: tuple[str, ...] = (),
+    refusal: str | None = None,
 ) -> Iterator[SmtpServer]:
-    """An SMTP server: ``security`` none / starttls / tls; ``login`` (user, password) required."""
+    """An SMTP server: ``security`` none / starttls / tls; ``login`` (user, password) required,
+    a wrong one answered with ``refusal`` (a whole reply line) when given."""
     recorder = Recorder()
     # aiosmtpd counts only STARTTLS as TLS for AUTH (not implicit TLS)
     kwargs: dict[str, Any] = {"auth_require_tls": security == "starttls"}
@@ -102,7 +107,7 @@ def smtp_server(
             kwargs |= {"tls_context": context, "require_starttls": True}
     if login is not None:
         kwargs |= {
-            "authenticator": _authenticator(*login),
+            "authenticator": _authenticator(*login, refusal),
             "auth_required": True,
             "auth_exclude_mechanism": list(exclude_auth),
         }

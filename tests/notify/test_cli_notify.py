@@ -51,6 +51,18 @@ def test_check_smtp_ok_and_failing(cli: Cli, tmp_path: Path) -> None:
     assert not server.received  # a check sends nothing
 
 
+def test_check_smtp_shows_what_the_server_says_escaped(cli: Cli, tmp_path: Path) -> None:
+    """A server's reply is text from elsewhere: terminal escapes in it are shown, not run."""
+    refusal = "535 \x1b[2J\x1b]0;pwned\x07 no"
+    with smtp_server(tmp_path, login=("alerts", "s3cret"), refusal=refusal) as server:
+        with_mail(cli, server.port, smtp='username = "alerts"\npassword = "wrong"')
+        out = cli("check", "--smtp", code=1)
+        (row,) = cli.json("check", "--smtp", code=1)
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[2J\\x1b]0;pwned\\x07" in "".join(out.split())  # however the table wraps
+    assert row["detail"].endswith("refused the login: 535 \x1b[2J\x1b]0;pwned\x07 no")
+
+
 def test_check_smtp_dead_server_and_no_section(cli: Cli) -> None:
     (row,) = cli.json("check", "--smtp", code=1)
     assert row["status"] == "failed" and "no [notify.smtp] section" in row["detail"]
