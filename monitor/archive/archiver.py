@@ -11,6 +11,9 @@ What is fetched (:func:`plan`), oldest version first:
   the first file that does not fit, and every file after it, waits for the next run (the
   first file of a run always goes, so a file larger than ``max_bytes_per_poll`` is not stuck).
 
+While a suspect snapshot of the target is held, nothing is archived (its listing may be an
+error page; what it shows is not applied, so neither is it archived).
+
 Each file is fetched by :mod:`monitor.archive.fetch` (the target's concurrency, rate, retries),
 stored in the blob store (one copy per hash: the same body twice stores nothing new), then one
 ``capture`` row per try and, for a complete one, the ``blob`` row and ``version.sha256`` are
@@ -47,7 +50,7 @@ from monitor.sources import make_source
 from monitor.sources.local import GlobSet, Rules
 from monitor.store import Store
 from monitor.store.models import Blob, Capture
-from monitor.store.queries import target_id
+from monitor.store.queries import held_snapshots, target_id
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,8 @@ class Plan:
     skip: list[tuple[Pending, str]]
     waiting: int
     note: str | None = None
+    #: A suspect snapshot of the target is held: nothing is archived meanwhile.
+    held: bool = False
 
 
 def plan(pending: list[Pending], rules: ArchiveRules, used: int) -> Plan:
@@ -168,6 +173,9 @@ async def archive_target(
         return report
     tid, chosen = await asyncio.to_thread(_plan, store, target, clock())
     report.waiting, report.note = chosen.waiting, chosen.note
+    if chosen.held:
+        report.note = "a suspect snapshot is held: nothing archived until it is decided"
+        return report
     url_for = make_source(target).url_for
     for item, reason in chosen.skip:
         capture = _skipped(tid, item, url_for(item.path), clock(), reason)
@@ -186,6 +194,8 @@ async def archive_target(
 def _plan(store: Store, target: TargetConfig, now: datetime) -> tuple[int, Plan]:
     with store.read() as conn:
         tid = target_id(conn, target.name)
+        if held_snapshots(conn, tid):
+            return tid, Plan([], [], 0, held=True)
         pending = pending_versions(conn, tid, now)
         used = archived_bytes(conn, tid) if target.archive.quota is not None else 0
     return tid, plan(pending, target.archive, used)

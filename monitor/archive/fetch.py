@@ -37,6 +37,7 @@ import io
 import json
 import os
 import stat
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -418,7 +419,13 @@ class LocalFetcher:
         return None
 
     async def fetch(self, wanted: Wanted, worker: int) -> Fetched:
-        return await asyncio.to_thread(self._fetch, wanted)
+        """Read ``wanted`` in a thread; cancelled, the thread's temporary file is removed."""
+        handover = _Handover()
+        try:
+            return await asyncio.to_thread(handover.run, self._fetch, wanted)
+        except asyncio.CancelledError:
+            handover.abandon()  # a thread cannot be stopped: what it leaves is removed
+            raise
 
     def _fetch(self, wanted: Wanted) -> Fetched:
         fetched = Fetched(wanted, "failed", self.now())
@@ -468,6 +475,33 @@ class LocalFetcher:
         if wanted.mtime_ns is not None and info.st_mtime_ns != wanted.mtime_ns:
             return "modified since it was listed"
         return None
+
+
+class _Handover:
+    """Hands a thread's result to its awaiting coroutine, or removes its temporary file
+    when the coroutine was cancelled, whichever of the two comes last."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.abandoned = False
+        self.result: Fetched | None = None
+
+    def run(self, fetch: Callable[[Wanted], Fetched], wanted: Wanted) -> Fetched:
+        result = fetch(wanted)
+        with self.lock:
+            self.result = result
+            if self.abandoned:
+                self._drop()
+        return result
+
+    def abandon(self) -> None:
+        with self.lock:
+            self.abandoned = True
+            self._drop()
+
+    def _drop(self) -> None:
+        if self.result is not None and self.result.temp is not None:
+            self.result.temp.unlink(missing_ok=True)
 
 
 Fetcher = HttpFetcher | LocalFetcher

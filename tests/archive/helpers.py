@@ -20,11 +20,18 @@ from tests.helpers import Clock, poll
 from tests.servers import FakeTiming
 
 
-def archive_settings(tmp_path: Path, target: dict[str, Any], **archive: Any) -> Settings:
-    """Settings with one target whose archive is on (``archive`` adds [target.archive] keys)."""
+def archive_settings(
+    tmp_path: Path, target: dict[str, Any], *, store: dict[str, Any] | None = None, **archive: Any
+) -> Settings:
+    """Settings with one target whose archive is on (``archive`` adds [target.archive] keys;
+    ``store`` is the [archive] table)."""
     rules = {"enabled": True, **archive}
     return Settings.model_validate(
-        {"data_dir": tmp_path / "data", "target": [{**target, "archive": rules}]}
+        {
+            "data_dir": tmp_path / "data",
+            "archive": store or {},
+            "target": [{**target, "archive": rules}],
+        }
     )
 
 

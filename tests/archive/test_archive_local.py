@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from monitor.archive.blobs import open_blob_store
 from monitor.store import Store
-from tests.archive.helpers import archive_settings, captures, poll_and_archive
+from tests.archive.helpers import archive, archive_settings, captures, poll_and_archive
 from tests.helpers import Clock, put
 
 
@@ -46,4 +45,24 @@ def test_new_files_are_archived_once_per_hash(store: Store, tmp_path: Path, cloc
             path.unlink()
     poll_and_archive(store, settings, clock)
     assert b"".join(blobs.read(pdf.sha256 or "")) == b"%PDF-1.4\n" + b"x" * 5000
-    assert json.loads("null") is None
+
+
+def test_a_held_suspect_snapshot_archives_nothing(
+    store: Store, tmp_path: Path, clock: Clock
+) -> None:
+    drop = tmp_path / "drop"
+    for i in range(4):
+        put(drop, f"old{i}.txt", f"old {i}".encode())
+    settings = archive_settings(
+        tmp_path, {"name": "drop", "kind": "local", "path": drop, "suspect_min_removed": 2}
+    )
+    poll_and_archive(store, settings, clock)
+    for i in range(4):
+        (drop / f"old{i}.txt").unlink()
+    put(drop, "new.txt", b"new")
+    result, _ = poll_and_archive(store, settings, clock)
+    assert result.status == "suspect"
+    report = archive(store, settings, clock())
+    assert report.archived == 0 and "held" in (report.note or "")
+    result, report = poll_and_archive(store, settings, clock)  # confirms: applied now
+    assert result.confirmed and report.archived == 1

@@ -51,7 +51,13 @@ class LocalBlobStore(BlobStore):
 
     async def put(self, sha256: str, path: Path) -> bool:
         check_sha256(sha256)
-        return await asyncio.to_thread(self._put, sha256, path)
+        try:
+            return await asyncio.to_thread(self._put, sha256, path)
+        except asyncio.CancelledError:
+            # A cancelled call may never have reached a thread: the file is removed here (a
+            # thread already at work then fails to place it, or has placed it already).
+            path.unlink(missing_ok=True)
+            raise
 
     def _put(self, sha256: str, path: Path) -> bool:
         final = self.path_of(sha256)
