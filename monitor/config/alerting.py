@@ -226,7 +226,8 @@ class Daemon(_Strict):
     backoff_max: PositiveDuration = timedelta(hours=6)
     #: How often the outbox is checked for alerts to send.
     send_every: PositiveDuration = timedelta(seconds=30)
-    #: Tries to send one alert before it is given up (each one logged).
+    #: Retries after a failure of the message itself (a channel that is down never counts; an
+    #: alert undelivered for 7 days is given up); 0: one try.
     send_retries: int = Field(default=10, ge=0, le=1000)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator
 
 from monitor import __version__
-from monitor.config.alerting import Address, Cron, WatchRule
+from monitor.config.alerting import Address, Cron, WatchRules
 from monitor.config.archive import ArchiveRules
 from monitor.config.values import (
     Duration,
@@ -45,7 +45,7 @@ class Defaults(_Strict):
     #: Who gets this target's alerts; empty: [notify] to.
     notify_to: list[Address] = Field(default_factory=list)
     #: Files that raise an alert as soon as a poll sees them (see WatchRule).
-    watch: list[WatchRule] = Field(default_factory=list)
+    watch: WatchRules = Field(default_factory=list)
     #: Consecutive failed polls before a "target down" alert.
     down_after: int = Field(default=3, ge=1, le=1000)
     #: Alert when no new file has arrived for this long (unset: never).

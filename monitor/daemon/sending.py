@@ -61,9 +61,10 @@ class Sender:
         from monitor.notify.outbox import deliver_due
 
         try:
-            report = await deliver_due(self.store, self.settings(), now=self.clock())
+            report = await deliver_due(self.store, self.settings(), clock=self.clock)
         except MonitorError as exc:
             log_event(log, logging.ERROR, "send", status="error", error=exc.message)
+            return
         except Exception:  # the top of a job: logged, the next run tries again
             log.exception("outbox: delivery raised an unexpected error")
             return
@@ -75,6 +76,7 @@ class Sender:
             sent=len(report.sent),
             retrying=len(report.retrying),
             gave_up=len(report.gave_up),
+            unrecorded=len(report.unrecorded),
             channels=",".join(report.channels) or "none",
         )
 

@@ -185,7 +185,7 @@ def _digest_subject(p: Mapping[str, Any], name: Name) -> str:
     if p["empty"]:
         return head + f"no changes on {_plural(len(targets), 'target')}"
     added = sum(t["added"] for t in targets)
-    batches = sum(len(t["batches"]) for t in targets)
+    batches = sum(t.get("batches_total", len(t["batches"])) for t in targets)
     failed = sum(t["health"]["failed"] for t in targets)
     line = (
         f"{_plural(len(targets), 'target')}, {_count(added)} added, "

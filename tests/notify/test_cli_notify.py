@@ -84,9 +84,9 @@ def test_digest_shows_yesterday_then_sends_once(cli: Cli, drop: Path, tmp_path: 
     with at("2026-11-24T07:00"):
         shown = cli("digest")
         payload = cli.json("digest")
-    assert shown.splitlines()[0] == "[monitor] digest 2026-11-23: 1 target, 4 added, 1 new batch"
+    assert shown.splitlines()[0] == "[monitor] digest 2026-11-23: 1 target, 2 added, 1 new batch"
     assert "== drop ==" in shown and "  ep02/sc901 - 2 files, 2.0 kB" in shown
-    assert payload["day"] == "2026-11-23" and payload["targets"][0]["added"] == 4
+    assert payload["day"] == "2026-11-23" and payload["targets"][0]["added"] == 2  # files only
     with smtp_server(tmp_path) as server:
         with_mail(cli, server.port)
         with at("2026-11-24T07:00"):
@@ -108,7 +108,7 @@ def test_digest_shows_yesterday_then_sends_once(cli: Cli, drop: Path, tmp_path: 
 
 
 def sent_subject() -> str:
-    return "[monitor] digest 2026-11-23: 1 target, 4 added, 1 new batch"
+    return "[monitor] digest 2026-11-23: 1 target, 2 added, 1 new batch"
 
 
 def test_digest_send_failures(cli: Cli) -> None:

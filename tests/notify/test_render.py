@@ -123,6 +123,15 @@ def test_empty_digest_is_one_line(tmp_path: Path) -> None:
     assert "No changes on 2026-11-23 (2 targets watched).</p>" in message.html
 
 
+def test_a_digest_with_more_batches_than_it_lists(tmp_path: Path) -> None:
+    payload: Any = P.digest()
+    payload["targets"][0]["batches_total"] = 502  # the payload lists the first 2
+    message = render_alert("digest", payload, settings(tmp_path), alert_id=3, key="d")
+    assert message.subject.endswith("143 added, 502 new batches, 1 failed poll")
+    assert "  and 500 more\n" in message.text
+    assert "<li>and 500 more</li>" in message.html
+
+
 @pytest.mark.parametrize("name", P.HOSTILE_NAMES)
 def test_hostile_names_are_inert_everywhere(tmp_path: Path, name: str) -> None:
     s = settings(tmp_path, base_url="https://mon.example.org")
