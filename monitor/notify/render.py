@@ -29,16 +29,17 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
-
-import jinja2
 
 from monitor.config import Settings
 from monitor.errors import NotifyError
 from monitor.notify.base import Message
 from monitor.output import display_name
+
+if TYPE_CHECKING:  # jinja2 is imported when a message is rendered, not with the CLI
+    import jinja2
 
 #: Longest subject; a longer one is cut with "…".
 MAX_SUBJECT = 200
@@ -214,6 +215,8 @@ SUBJECTS: dict[str, Callable[[Mapping[str, Any], Name], str]] = {
 def environment(chat: bool = False) -> jinja2.Environment:
     """The templates' environment: autoescape for ``.html``, undefined names are errors;
     ``chat``: names as code spans (:func:`chat_name`), for the text chat channels get."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("monitor.notify", "templates"),
         autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
@@ -305,6 +308,8 @@ def render_alert(
     """The message for one alert row; :class:`NotifyError` when the payload does not fit."""
     if kind not in SUBJECTS:
         raise NotifyError(f"alert {alert_id}: no template for the kind {kind!r}")
+    import jinja2
+
     try:
         subject = subject_of(kind, payload, settings)
         context = _context(kind, payload, settings) | {"subject": subject}
