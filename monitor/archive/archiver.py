@@ -4,7 +4,9 @@ What is fetched (:func:`plan`), oldest version first:
 
 - open file versions never tried (new and modified ones of this snapshot, and those an earlier
   run left waiting), and those whose last try ``failed`` or found the file ``changed`` and is
-  due again (:func:`retry_at`); a version that is gone by now is never fetched again;
+  due again (:func:`~monitor.archive.run.retry_at`: ``changed`` at the next run, ``failed``
+  after 1 min, 4 min, 16 min… up to a day, 10 tries in all); a version that is gone by now is
+  never fetched again;
 - that ``[target.archive]`` selects: ``include`` / ``exclude`` globs on the path; a file larger
   than ``max_file_size`` gets a ``skipped`` capture (not retried);
 - within ``max_bytes_per_poll`` and ``quota`` (the bytes the target's archived versions hold):
@@ -17,7 +19,8 @@ error page; what it shows is not applied, so neither is it archived).
 Each file is fetched by :mod:`monitor.archive.fetch` (the target's concurrency, rate, retries),
 stored in the blob store (one copy per hash: the same body twice stores nothing new), then one
 ``capture`` row per try and, for a complete one, the ``blob`` row and ``version.sha256`` are
-written, in a short transaction of their own. The blob is in the store before a row names it.
+written in short transactions (:mod:`monitor.archive.run`). The blob is in the store before a
+row names it.
 
 A :class:`~monitor.errors.BlobStoreError` (the store is full or refuses) stops the run: the
 files in flight are dropped with their temporary files, no capture is written for them (they
@@ -32,33 +35,22 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from monitor.archive.blobs import BlobStore
-from monitor.archive.fetch import Fetched, Fetcher, HttpFetcher, LocalFetcher, Wanted
-from monitor.archive.records import (
-    Pending,
-    archived_bytes,
-    insert_blob,
-    insert_capture,
-    pending_versions,
-)
+from monitor.archive.fetch import Fetched, HttpFetcher, Wanted
+from monitor.archive.local_fetch import LocalFetcher
+from monitor.archive.records import Pending, Record, archived_bytes, pending_versions, write_records
+from monitor.archive.run import Fetcher, Run, capture_row
 from monitor.config import ArchiveRules, HttpTarget, Settings, TargetConfig
 from monitor.crawl import Timing, size_text
-from monitor.errors import ArchiveError, MonitorError, SourceError
+from monitor.errors import ArchiveError, SourceError
 from monitor.sources import make_source
 from monitor.sources.local import GlobSet, Rules
 from monitor.store import Store
-from monitor.store.models import Blob, Capture
 from monitor.store.queries import held_snapshots, target_id
 
 log = logging.getLogger(__name__)
-
-#: Tries of one version before it is given up (its last capture then has no next try).
-MAX_ATTEMPTS = 10
-#: The wait after the first failed try; each further failure waits four times as long.
-RETRY_FIRST = timedelta(minutes=1)
-RETRY_MAX = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -83,15 +75,6 @@ class ArchiveReport:
         if self.waiting:
             text += f", {self.waiting} waiting"
         return text + (f" ({self.note})" if self.note else "")
-
-
-def retry_at(status: str, attempts: int, now: datetime) -> datetime | None:
-    """When a try that ended in ``status`` is made again (None: never)."""
-    if status not in {"failed", "changed"} or attempts >= MAX_ATTEMPTS:
-        return None
-    if status == "changed":
-        return now  # the next run: the next poll will have listed the file again
-    return now + min(RETRY_FIRST * int(4 ** (attempts - 1)), RETRY_MAX)
 
 
 def archive_rules(rules: ArchiveRules) -> Rules:
@@ -177,16 +160,26 @@ async def archive_target(
         report.note = "a suspect snapshot is held: nothing archived until it is decided"
         return report
     url_for = make_source(target).url_for
-    for item, reason in chosen.skip:
-        capture = _skipped(tid, item, url_for(item.path), clock(), reason)
-        await asyncio.to_thread(_write, store, capture, None)
-        report.skipped += 1
+    if chosen.skip:
+        now = clock()
+        skipped = [_skipped(tid, item, url_for(item.path), now, why) for item, why in chosen.skip]
+        await asyncio.to_thread(write_records, store, skipped)
+        report.skipped += len(skipped)
     if chosen.fetch:
         fetcher = make_fetcher(settings, target, blobs, timing=timing)
+        run = Run(store, target, tid, blobs, fetcher, clock, url_for)
         try:
-            await Run(store, target, tid, blobs, fetcher, clock, report).run(chosen.fetch)
+            await run.run(chosen.fetch)
         finally:
             await fetcher.aclose()
+            counts = run.counts
+            report.archived, report.stored, report.bytes = (
+                counts.archived,
+                counts.stored,
+                counts.bytes,
+            )
+            report.skipped += counts.skipped
+            report.failed = counts.failed
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -201,106 +194,9 @@ def _plan(store: Store, target: TargetConfig, now: datetime) -> tuple[int, Plan]
     return tid, plan(pending, target.archive, used)
 
 
-def _skipped(tid: int, item: Pending, url: str, now: datetime, reason: str) -> Capture:
-    return Capture(
-        target_id=tid,
-        version_id=item.version_id,
-        path=item.path,
-        status="skipped",
-        expected_size=item.size,
-        url=url,
-        fetched_at=now,
-        error=reason,
-        attempts=item.attempts + 1,
+def _skipped(tid: int, item: Pending, url: str, now: datetime, reason: str) -> Record:
+    fetched = Fetched(
+        Wanted(item.version_id, item.path, url, item.size, item.mtime_ns), "skipped", now
     )
-
-
-def _write(store: Store, capture: Capture, blob: Blob | None) -> None:
-    with store.write() as conn:
-        if blob is not None:
-            insert_blob(conn, blob)
-        insert_capture(conn, capture)
-
-
-class Run:
-    """One run's fetches: ``concurrency`` workers over one queue, each try recorded."""
-
-    def __init__(
-        self,
-        store: Store,
-        target: TargetConfig,
-        tid: int,
-        blobs: BlobStore,
-        fetcher: Fetcher,
-        clock: Callable[[], datetime],
-        report: ArchiveReport,
-    ) -> None:
-        self.store, self.target, self.tid, self.blobs = store, target, tid, blobs
-        self.fetcher, self.clock, self.report = fetcher, clock, report
-        self.url_for = make_source(target).url_for
-
-    async def run(self, items: list[Pending]) -> None:
-        queue: asyncio.Queue[Pending] = asyncio.Queue()
-        for item in items:
-            queue.put_nowait(item)
-        workers = min(self.fetcher.concurrency, len(items))
-        try:
-            async with asyncio.TaskGroup() as group:
-                for worker in range(workers):
-                    group.create_task(self._work(queue, worker))
-        except BaseExceptionGroup as group:
-            # The first error of ours (a full store, the database) says what stopped the run.
-            for error in group.exceptions:
-                if isinstance(error, MonitorError):
-                    raise error from None
-            raise
-
-    async def _work(self, queue: asyncio.Queue[Pending], worker: int) -> None:
-        while not queue.empty():
-            item = queue.get_nowait()
-            wanted = Wanted(
-                item.version_id, item.path, self.url_for(item.path), item.size,
-                item.mtime_ns, item.attempts, self.target.archive.max_file_size,
-            )  # fmt: skip
-            fetched = await self.fetcher.fetch(wanted, worker)
-            await self._record(item, fetched)
-
-    async def _record(self, item: Pending, fetched: Fetched) -> None:
-        blob = None
-        if fetched.status == "complete" and fetched.temp is not None and fetched.sha256:
-            new = await self.blobs.put(fetched.sha256, fetched.temp)
-            blob = Blob(
-                sha256=fetched.sha256,
-                size=fetched.size or 0,
-                mime=fetched.mime,
-                description=(fetched.description or "")[:200] or None,
-                stored_at=self.clock(),
-            )
-            self.report.archived += 1
-            self.report.stored += int(new)
-            self.report.bytes += fetched.size or 0
-        elif fetched.status == "skipped":
-            self.report.skipped += 1
-        else:
-            self.report.failed += 1
-            log.info("%s: %s: %s: %s", self.target.name, item.path, fetched.status, fetched.error)
-        attempts = item.attempts + 1
-        capture = Capture(
-            target_id=self.tid,
-            version_id=item.version_id,
-            path=item.path,
-            status=fetched.status,
-            sha256=fetched.sha256 if blob is not None else None,
-            size=fetched.size,
-            expected_size=item.size,
-            url=fetched.wanted.url,
-            fetched_at=fetched.fetched_at,
-            http_status=fetched.http_status,
-            headers=fetched.headers_json,
-            ip=fetched.ip,
-            tls_fingerprint=fetched.tls_fingerprint,
-            error=fetched.error,
-            attempts=attempts,
-            next_attempt_at=retry_at(fetched.status, attempts, self.clock()),
-        )
-        await asyncio.to_thread(_write, self.store, capture, blob)
+    fetched.error = reason
+    return capture_row(tid, item, fetched, now), None

@@ -1,18 +1,19 @@
 """What the archive reads and writes in the database: captures, blobs, ``version.sha256``.
 
-Each write is a short transaction of its own (one try of one version), so a long download
-never holds the database's write lock and a crash loses at most the try in flight.
+Writes are short transactions of their own (a few tries at most, see
+:mod:`~monitor.archive.run`), so a long download never holds the database's write lock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from monitor.store.models import Blob, Capture
+from monitor.store import Store
 from monitor.store.queries import TABLES, version_t
 
 capture_t: Table = TABLES["capture"]
@@ -88,27 +89,28 @@ def archived_bytes(conn: Connection, target_id: int) -> int:
     return int(conn.execute(stmt).scalar_one())
 
 
-def insert_blob(conn: Connection, blob: Blob) -> None:
-    """Record a stored blob (nothing happens when it is known already)."""
-    values = blob.model_dump()
-    if conn.dialect.name == "postgresql":
-        conn.execute(postgresql.insert(blob_t).values(values).on_conflict_do_nothing())
-    elif conn.dialect.name == "sqlite":
-        conn.execute(sqlite.insert(blob_t).values(values).on_conflict_do_nothing())
-    elif (
-        conn.execute(select(blob_t.c.sha256).where(blob_t.c.sha256 == blob.sha256)).first() is None
-    ):
-        conn.execute(insert(blob_t).values(values))
+#: A capture row to insert, and the blob row it names (complete tries only).
+Record = tuple[dict[str, Any], dict[str, Any] | None]
 
 
-def insert_capture(conn: Connection, capture: Capture) -> int:
-    """Record one try; a complete one also sets its version's ``sha256``."""
-    values = capture.model_dump(exclude={"id"})
-    result = conn.execute(insert(capture_t).values(values))
-    if capture.status == "complete" and capture.sha256 is not None:
-        conn.execute(
-            update(version_t)
-            .where(version_t.c.id == capture.version_id)
-            .values(sha256=capture.sha256)
-        )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+def write_records(store: Store, records: list[Record]) -> None:
+    """Insert captures (with their blobs, and ``version.sha256`` of the complete ones) in one
+    short transaction; a blob known already is left as it is."""
+    with store.write() as conn:
+        blobs = [blob for _, blob in records if blob is not None]
+        if blobs:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            conn.execute(dialect.insert(blob_t).on_conflict_do_nothing(), blobs)
+        conn.execute(insert(capture_t), [capture for capture, _ in records])
+        complete = [
+            {"vid": capture["version_id"], "sha": capture["sha256"]}
+            for capture, _ in records
+            if capture["status"] == "complete"
+        ]
+        if complete:
+            conn.execute(
+                update(version_t)
+                .where(version_t.c.id == bindparam("vid"))
+                .values(sha256=bindparam("sha")),
+                complete,
+            )

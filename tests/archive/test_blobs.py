@@ -154,3 +154,24 @@ def test_s3_unreachable_is_a_blob_store_error(tmp_path: Path) -> None:
         )
         with pytest.raises(BlobStoreError, match="cannot look up"):
             store.exists("a" * 64)
+
+
+@pytest.mark.parametrize("group_sync", [True, False])
+def test_local_durability_modes(tmp_path: Path, group_sync: bool) -> None:
+    store = LocalBlobStore(tmp_path / "blobs", group_sync=group_sync)
+    data = os.urandom(5000)
+    assert asyncio.run(store.put_bytes(_sha(data), data))
+    asyncio.run(store.sync())
+    assert b"".join(store.read(_sha(data))) == data
+    assert not asyncio.run(store.put_bytes(_sha(data), data))
+
+
+def test_a_short_file_under_a_blob_name_is_replaced(tmp_path: Path) -> None:
+    """What a crash between a put and its sync can leave is not taken for the blob."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    data = b"the whole body"
+    path = store.path_of(_sha(data))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    assert asyncio.run(store.put_bytes(_sha(data), data))
+    assert path.read_bytes() == data

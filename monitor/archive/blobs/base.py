@@ -17,6 +17,7 @@ chunks, :meth:`~BlobStore.exists`, :meth:`~BlobStore.size`, :meth:`~BlobStore.ha
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import os
@@ -82,6 +83,11 @@ class BlobStore(ABC):
         as it is (False). A store that cannot take it raises :class:`BlobStoreError`.
         """
 
+    async def sync(self) -> None:
+        """Make every blob put so far durable (before the database names them); a store
+        whose puts are durable when they return does nothing."""
+        return None
+
     @abstractmethod
     def read(self, sha256: str) -> Iterator[bytes]:
         """The blob's bytes in chunks; :class:`~monitor.errors.BlobMissing` if it is absent.
@@ -105,27 +111,45 @@ class BlobStore(ABC):
     def hashes(self) -> Iterator[str]:
         """The name of every stored blob (what the store holds, not what the database says)."""
 
+    async def put_bytes(self, sha256: str, data: bytes) -> bool:
+        """Store ``data`` (already hashed by the caller) as blob ``sha256``; True if new."""
+        check_sha256(sha256)
+        path = await asyncio.to_thread(self._spill, data)
+        return await self.put(sha256, path)
+
+    def _spill(self, data: bytes) -> Path:
+        with self.temp_file() as (path, file):
+            write(file, data, self.describe())
+        return path
+
+    def open_temp(self) -> tuple[Path, BinaryIO]:
+        """A new temporary file in :meth:`staging_dir`, open for writing (the caller closes
+        and removes it, or hands it to :meth:`put`)."""
+        folder = self.staging_dir()
+        try:
+            try:
+                fd, name = tempfile.mkstemp(prefix="blob-", suffix=".part", dir=folder)
+            except FileNotFoundError:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(prefix="blob-", suffix=".part", dir=folder)
+        except OSError as exc:
+            raise BlobStoreError(
+                os_error_message(exc, f"cannot create a temporary file in {folder}")
+            ) from exc
+        return Path(name), os.fdopen(fd, "wb")
+
     @contextmanager
     def temp_file(self) -> Iterator[tuple[Path, BinaryIO]]:
         """A new temporary file in :meth:`staging_dir`, open for writing; removed on error.
 
         After a clean exit the file is closed and left for :meth:`put` (which removes it).
         """
-        folder = self.staging_dir()
+        path, file = self.open_temp()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix="blob-", suffix=".part", dir=folder)
-        except OSError as exc:
-            raise BlobStoreError(
-                os_error_message(exc, f"cannot create a temporary file in {folder}")
-            ) from exc
-        path = Path(name)
-        try:
-            file = os.fdopen(fd, "wb")
             try:
                 yield path, file
             finally:
-                _close(file, self.describe())
+                close(file, self.describe())
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -139,21 +163,24 @@ class BlobStore(ABC):
         check_sha256(sha256)
         digest = hashlib.sha256()
         with self.temp_file() as (path, file):
-            try:
-                async for chunk in chunks:
-                    digest.update(chunk)
-                    file.write(chunk)
-            except OSError as exc:
-                raise BlobStoreError(
-                    os_error_message(exc, f"cannot write to {self.describe()}")
-                ) from exc
+            async for chunk in chunks:
+                digest.update(chunk)
+                write(file, chunk, self.describe())
         if digest.hexdigest() != sha256:
             path.unlink(missing_ok=True)
             raise ArchiveError(f"the bytes hash to {digest.hexdigest()}, not {sha256}")
         return await self.put(sha256, path)
 
 
-def _close(file: BinaryIO, where: str) -> None:
+def write(file: BinaryIO, data: bytes | memoryview, where: str) -> None:
+    """Write to a temporary file; a full disk (or any refusal) is :class:`BlobStoreError`."""
+    try:
+        file.write(data)
+    except OSError as exc:
+        raise BlobStoreError(os_error_message(exc, f"cannot write to {where}")) from exc
+
+
+def close(file: BinaryIO, where: str) -> None:
     """Close a temporary file; the last buffered write may be the one that finds a full disk."""
     try:
         file.close()

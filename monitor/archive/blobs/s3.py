@@ -107,6 +107,16 @@ class S3BlobStore(BlobStore):
             path.unlink(missing_ok=True)
         return True
 
+    async def put_bytes(self, sha256: str, data: bytes) -> bool:
+        key = self.key_of(sha256)
+        try:
+            if await self._head_async(key) is not None:
+                return False
+            await self._obstore.put_async(self._store, key, data)
+        except self._errors as exc:
+            raise self._error(exc, f"cannot upload blob {sha256}") from exc
+        return True
+
     def read(self, sha256: str) -> Iterator[bytes]:
         key = self.key_of(sha256)
         try:

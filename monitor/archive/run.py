@@ -1,0 +1,193 @@
+"""One archive run's fetches: ``concurrency`` workers over one queue, and one writer.
+
+A worker fetches a version (:mod:`~monitor.archive.fetch`), puts a complete body in the blob
+store, and hands the try's capture row (and blob row) to the writer. The writer records them
+in short transactions of up to :data:`BATCH` rows, as they come: whatever is waiting when
+the previous write ends goes in the next one, so a run of thousands of small files does not
+pay a transaction per file, and a slow one records each file as soon as it is done. A blob is
+in the store before a row names it.
+
+When a worker fails (:class:`~monitor.errors.BlobStoreError`: the store is full), the other
+workers are cancelled (their temporary files removed), the writer still records what was
+handed to it, and the error is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.archive.blobs import BlobStore
+from monitor.archive.fetch import Fetched, HttpFetcher, Wanted
+from monitor.archive.local_fetch import LocalFetcher
+from monitor.archive.records import Pending, Record, write_records
+from monitor.config import TargetConfig
+from monitor.errors import MonitorError
+from monitor.store import Store
+
+log = logging.getLogger("monitor.archive")
+
+Fetcher = HttpFetcher | LocalFetcher
+#: The most captures one transaction records.
+BATCH = 500
+#: Tries of one version before it is given up (its last capture then has no next try).
+MAX_ATTEMPTS = 10
+
+
+def retry_at(status: str, attempts: int, now: datetime) -> datetime | None:
+    """When a try that ended in ``status`` is made again (None: never)."""
+    if status not in {"failed", "changed"} or attempts >= MAX_ATTEMPTS:
+        return None
+    if status == "changed":
+        return now  # the next run: the next poll will have listed the file again
+    return now + min(timedelta(minutes=1) * int(4 ** (attempts - 1)), timedelta(days=1))
+
+
+class Counts:
+    """What a run did, as it goes."""
+
+    def __init__(self) -> None:
+        self.archived = self.stored = self.bytes = self.skipped = self.failed = 0
+
+
+class Run:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        target: TargetConfig,
+        target_id: int,
+        blobs: BlobStore,
+        fetcher: Fetcher,
+        clock: Callable[[], datetime],
+        url_for: Callable[[str], str],
+    ) -> None:
+        self.store, self.target, self.tid, self.blobs = store, target, target_id, blobs
+        self.fetcher, self.clock, self.url_for = fetcher, clock, url_for
+        self.counts = Counts()
+        self.records: asyncio.Queue[Record | None] = asyncio.Queue()
+
+    async def run(self, items: list[Pending]) -> Counts:
+        queue: asyncio.Queue[Pending] = asyncio.Queue()
+        for item in items:
+            queue.put_nowait(item)
+        workers = min(self.fetcher.concurrency, len(items))
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._writer())
+                tasks = [group.create_task(self._work(queue, w)) for w in range(workers)]
+                await asyncio.gather(*tasks)
+                self.records.put_nowait(None)
+        except BaseExceptionGroup as group:
+            # The first error of ours (a full store, the database) says what stopped the run.
+            for error in group.exceptions:
+                if isinstance(error, MonitorError):
+                    raise error from None
+            raise
+        return self.counts
+
+    async def _work(self, queue: asyncio.Queue[Pending], worker: int) -> None:
+        while not queue.empty():
+            item = queue.get_nowait()
+            wanted = Wanted(
+                item.version_id, item.path, self.url_for(item.path), item.size,
+                item.mtime_ns, item.attempts, self.target.archive.max_file_size,
+            )  # fmt: skip
+            fetched = await self.fetcher.fetch(wanted, worker)
+            self.records.put_nowait(await self._store(item, fetched))
+
+    async def _store(self, item: Pending, fetched: Fetched) -> Record:
+        """Put a complete body in the store; the try's rows."""
+        blob = None
+        body = fetched.body
+        if fetched.status == "complete" and body is not None and fetched.sha256:
+            if body.path is not None:
+                new = await self.blobs.put(fetched.sha256, body.path)
+            else:
+                new = await self.blobs.put_bytes(fetched.sha256, body.data or b"")
+            blob = blob_row(fetched, self.clock())
+            self.counts.archived += 1
+            self.counts.stored += int(new)
+            self.counts.bytes += fetched.size or 0
+        elif fetched.status == "skipped":
+            self.counts.skipped += 1
+        else:
+            self.counts.failed += 1
+            log.info("%s: %s: %s: %s", self.target.name, item.path, fetched.status, fetched.error)
+        return capture_row(self.tid, item, fetched, self.clock()), blob
+
+    async def _writer(self) -> None:
+        """Record what the workers hand over, in batches, until the end (None) comes."""
+        writing: asyncio.Future[None] | None = None
+        try:
+            done = False
+            while not done:
+                batch = [await self.records.get()]
+                while len(batch) < BATCH and not self.records.empty():
+                    batch.append(self.records.get_nowait())
+                done = batch[-1] is None
+                rows = [r for r in batch if r is not None]
+                if rows:
+                    writing = asyncio.ensure_future(self._commit(rows))
+                    await asyncio.shield(writing)
+                    writing = None
+        except asyncio.CancelledError:
+            # The run stops: what was handed over is still recorded (its blobs are stored).
+            if writing is not None:
+                await writing
+            rest = [r for r in _drain(self.records) if r is not None]
+            if rest:
+                await self._commit(rest)
+            raise
+
+    async def _commit(self, rows: list[Record]) -> None:
+        """Make the blobs durable, then record the rows that name them."""
+        await self.blobs.sync()
+        await asyncio.to_thread(write_records, self.store, rows)
+
+
+def _drain(queue: asyncio.Queue[Record | None]) -> list[Record | None]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+def capture_row(tid: int, item: Pending, fetched: Fetched, now: datetime) -> dict[str, Any]:
+    """The capture row of one try."""
+    attempts = item.attempts + 1
+    complete = fetched.status == "complete"
+    return {
+        "target_id": tid,
+        "version_id": item.version_id,
+        "path": item.path,
+        "status": fetched.status,
+        "sha256": fetched.sha256 if complete else None,
+        "size": fetched.size,
+        "expected_size": item.size,
+        "url": fetched.wanted.url,
+        "fetched_at": fetched.fetched_at,
+        "http_status": fetched.http_status,
+        "headers": fetched.headers_json,
+        "ip": fetched.ip,
+        "tls_fingerprint": fetched.tls_fingerprint,
+        "error": fetched.error,
+        "attempts": attempts,
+        "next_attempt_at": retry_at(fetched.status, attempts, now),
+    }
+
+
+def blob_row(fetched: Fetched, now: datetime) -> dict[str, Any]:
+    """The blob row of a complete try."""
+    return {
+        "sha256": fetched.sha256,
+        "size": fetched.size or 0,
+        "mime": (fetched.mime or "")[:200] or None,
+        "description": (fetched.description or "")[:200] or None,
+        "stored_at": now,
+        "verified_at": None,
+    }
