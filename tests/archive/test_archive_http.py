@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from monitor.store.queries import TABLES
 from tests.archive.helpers import archive, archive_settings, captures, poll_and_archive
 from tests.archive.servers import FileServer
 from tests.helpers import Clock, put
-from tests.servers import Fault, nginx
+from tests.servers import Fault, make_cert, nginx
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40
 
@@ -212,3 +214,54 @@ def test_quota(store: Store, tmp_path: Path, clock: Clock, server: FileServer) -
     server.set("new.txt", b"n" * 50)
     _, report = poll_and_archive(store, settings, clock)
     assert (report.archived, report.waiting) == (0, 2)  # in order: top.txt waits, and after it
+
+
+def _files() -> dict[str, bytes]:
+    return {"a/one.bin": b"1" * 1000, "top.txt": b"top"}
+
+
+@pytest.mark.parametrize("kind", ["basic", "bearer", "digest"])
+def test_downloads_carry_the_targets_auth(
+    store: Store, tmp_path: Path, clock: Clock, kind: str
+) -> None:
+    auth: dict[str, str] = {"kind": kind}
+    with FileServer(_files()) as server:
+        if kind == "basic":
+            server.basic = "Basic " + base64.b64encode(b"ann:s3cret").decode()
+            auth.update(username="ann", password="s3cret")
+        elif kind == "bearer":
+            server.bearer = "t0ken"
+            auth["token"] = "t0ken"
+        else:
+            server.digest = ("ann", "s3cret")
+            auth.update(username="ann", password="s3cret")
+        settings = archive_settings(tmp_path, _http(server.url, auth=auth, user_agent="bench"))
+        _, report = poll_and_archive(store, settings, clock)
+        downloads = [r for r in server.requests if not r.path.endswith("/")]
+    assert (report.archived, report.failed) == (2, 0)
+    assert {r.headers["user-agent"] for r in downloads} == {"bench"}
+    assert {r.headers["accept-encoding"] for r in downloads} == {"identity"}
+
+
+def test_https_downloads_record_the_certificate(store: Store, tmp_path: Path, clock: Clock) -> None:
+    cert, key = make_cert(tmp_path, "server")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with FileServer(_files(), tls=context) as server:
+        settings = archive_settings(tmp_path, _http(server.url, ca_bundle=str(cert)))
+        _, report = poll_and_archive(store, settings, clock)
+    assert report.archived == 2
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    assert {c.tls_fingerprint for c in captures(store)} == {hashlib.sha256(der).hexdigest()}
+
+
+def test_a_proxy_in_the_environment_is_used(
+    store: Store, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FileServer(_files()) as server:
+        monkeypatch.setenv("HTTP_PROXY", server.origin)
+        monkeypatch.setenv("NO_PROXY", "")
+        monkeypatch.delenv("no_proxy", raising=False)
+        settings = archive_settings(tmp_path, _http(server.url))
+        _, report = poll_and_archive(store, settings, clock)
+        assert report.archived == 2 and server.proxied >= 2

@@ -173,9 +173,12 @@ class BlobStore(ABC):
 
 
 def write(file: BinaryIO, data: bytes | memoryview, where: str) -> None:
-    """Write to a temporary file; a full disk (or any refusal) is :class:`BlobStoreError`."""
+    """Write all of ``data`` to a temporary file (a raw file may take part of it: the rest
+    is written again, and a full disk then says so); a refusal is :class:`BlobStoreError`."""
+    view = memoryview(data)
     try:
-        file.write(data)
+        while view:
+            view = view[file.write(view) :]
     except OSError as exc:
         raise BlobStoreError(os_error_message(exc, f"cannot write to {where}")) from exc
 

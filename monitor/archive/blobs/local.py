@@ -1,8 +1,10 @@
-"""Blobs in a folder: ``<root>/ab/cd/<sha256>``, written atomically (temp file, then a link).
+"""Blobs in a folder: ``<root>/ab/cd/<sha256>``, written atomically (temp file, then rename).
 
-Temporary files live in ``<root>/.tmp`` so that moving one into place (a hard link, which
-never replaces a blob stored meanwhile, or a rename) stays on one filesystem and is atomic:
-no reader ever sees part of a body under a blob's name.
+Temporary files live in ``<root>/.tmp`` so that the rename into place stays on one file system
+and is atomic: no reader ever sees part of a body under a blob's name. A body is written once
+per process even when several files share it (a second put waits for the first); a rename
+over a blob already there (another process, or a short file a crash left) puts the same bytes
+in its place. A small body costs two changes to the file system: create, rename.
 
 Durability: on Linux, blobs are made durable together: :meth:`LocalBlobStore.sync` (one
 ``syncfs(2)`` of the store's file system) runs before the database records a batch of them,
@@ -18,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import errno
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,12 +33,14 @@ from monitor.archive.blobs.base import (
     check_sha256,
     is_sha256,
     os_error_message,
+    write,
 )
 from monitor.errors import BlobMissing, BlobStoreError
 
 #: Blobs are read-only once stored: owner and group may read them.
 _BLOB_MODE = 0o440
 _TEMP_DIR = ".tmp"
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 class LocalBlobStore(BlobStore):
@@ -50,6 +54,8 @@ class LocalBlobStore(BlobStore):
         #: each is fsync'd (file and folder) before :meth:`put` returns.
         self.group_sync = _SYNCFS is not None if group_sync is None else group_sync
         self._dirty = False
+        #: Bodies being stored now, by hash (a second put of one waits for the first).
+        self._storing: dict[str, asyncio.Future[bool]] = {}
 
     def describe(self) -> str:
         return f"folder {self.root}"
@@ -65,33 +71,71 @@ class LocalBlobStore(BlobStore):
     async def put(self, sha256: str, path: Path) -> bool:
         check_sha256(sha256)
         try:
-            return await asyncio.to_thread(self._put, sha256, path)
+            return await self._once(sha256, self._put, sha256, path, True)
         except asyncio.CancelledError:
             # A cancelled call may never have reached a thread: the file is removed here (a
             # thread already at work then fails to place it, or has placed it already).
             path.unlink(missing_ok=True)
             raise
+        finally:
+            if path.exists():
+                path.unlink(missing_ok=True)  # the same body was being stored already
 
     async def put_bytes(self, sha256: str, data: bytes) -> bool:
         check_sha256(sha256)
-        return await asyncio.to_thread(self._put_bytes, sha256, data)
+        return await self._once(sha256, self._put_bytes, sha256, data)
+
+    async def _once(self, sha256: str, put: Callable[..., bool], *args: object) -> bool:
+        """Run ``put`` in a thread, unless this body is being stored already (then wait for
+        that, and say it is not new): one write per body even when two files share it."""
+        running = self._storing.get(sha256)
+        if running is not None:
+            await asyncio.shield(running)
+            return False
+        task = asyncio.ensure_future(asyncio.to_thread(put, *args))
+        self._storing[sha256] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._storing.pop(sha256, None)
+            else:
+                task.add_done_callback(lambda _: self._storing.pop(sha256, None))
 
     def _put_bytes(self, sha256: str, data: bytes) -> bool:
-        if _has(self.path_of(sha256), len(data)):
+        final = self.path_of(sha256)
+        if _has(final, len(data)):
             return False
-        return self._put(sha256, self._spill(data))
+        folder = self.staging_dir()
+        name = folder / f"blob-{secrets.token_hex(8)}.part"
+        try:
+            try:
+                fd = os.open(name, _TEMP_FLAGS, _BLOB_MODE)
+            except FileNotFoundError:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(name, _TEMP_FLAGS, _BLOB_MODE)
+        except OSError as exc:
+            raise BlobStoreError(
+                os_error_message(exc, f"cannot create a temporary file in {folder}")
+            ) from exc
+        try:
+            with open(fd, "wb", buffering=0, closefd=True) as file:
+                write(file, data, self.describe())
+        except BaseException:
+            name.unlink(missing_ok=True)
+            raise
+        return self._put(sha256, name, False)
 
-    def _put(self, sha256: str, path: Path) -> bool:
+    def _put(self, sha256: str, path: Path, chmod: bool = True) -> bool:
         final = self.path_of(sha256)
         try:
-            size = os.stat(path).st_size
-            if _has(final, size):
+            if _has(final, os.stat(path).st_size):
                 return False
             if not self.group_sync:
                 _fsync_file(path)
-            os.chmod(path, _BLOB_MODE)
-            if not _place(path, final, size):
-                return False
+            if chmod:
+                os.chmod(path, _BLOB_MODE)
+            _place(path, final)
             self._dirty = True
             if not self.group_sync:
                 _fsync_dir(final.parent)
@@ -180,30 +224,17 @@ def _has(final: Path, size: int) -> bool:
         return False
 
 
-def _place(temp: Path, final: Path, size: int) -> bool:
-    """Move ``temp`` to ``final`` atomically unless a whole blob is there; True if it moved.
+def _place(temp: Path, final: Path) -> None:
+    """Rename ``temp`` to ``final`` (atomic; the folders ``ab/cd`` are made on first use).
 
-    A hard link never replaces a file, so two stores of the same body at once keep one
-    (the loser's temp file is removed by the caller); a file system without hard links
-    gets a rename (atomic too, and the same bytes either way). The folders ``ab/cd`` are
-    made on first use.
+    A blob already there is the same body (or a short one a crash left): replacing it is
+    harmless, and the caller has looked first, so it is rare.
     """
     try:
-        try:
-            os.link(temp, final)
-        except FileNotFoundError:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.link(temp, final)
-    except FileExistsError:
-        if _has(final, size):
-            return False
-        os.replace(temp, final)
-    except OSError as exc:
-        if exc.errno not in {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}:
-            raise
+        os.rename(temp, final)
+    except FileNotFoundError:
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(temp, final)
-    return True
+        os.rename(temp, final)
 
 
 def _find_syncfs() -> Callable[[int], int] | None:
