@@ -53,7 +53,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine import GNU_TIME, Run, git_state, log, machine, monitor_exe, run  # noqa: E402
+from engine import GNU_TIME, Run, git_state, log, machine, monitor_exe, run
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SHARED = HERE.parents[1] / "shared" / "bench"
@@ -135,8 +135,8 @@ def write_config(path: Path, work: Path, target: str) -> None:
     path.write_text(
         f"database = {json.dumps('sqlite:///' + str(work / 'monitor.db'))}\n"
         f"data_dir = {json.dumps(str(work / 'data'))}\n\n"
-        f"[[target]]\nname = \"bench\"\n{target}\n"
-        "[target.archive]\nenabled = true\nmax_file_size = \"4GiB\"\n"
+        f'[[target]]\nname = "bench"\n{target}\n'
+        '[target.archive]\nenabled = true\nmax_file_size = "4GiB"\n'
         'max_bytes_per_poll = "100GiB"\n',
         encoding="utf-8",
     )
@@ -144,8 +144,7 @@ def write_config(path: Path, work: Path, target: str) -> None:
 
 def http_target(url: str) -> str:
     return (
-        f'kind = "http"\nurl = "{url}"\nconcurrency = {CONCURRENCY}\nrate = 100000\n'
-        "retries = 0\n"
+        f'kind = "http"\nurl = "{url}"\nconcurrency = {CONCURRENCY}\nrate = 100000\nretries = 0\n'
     )
 
 
@@ -184,6 +183,9 @@ class Round:
     curl_null_s: float
     curl_rss: int
     archive_s: float
+    sync_s: float
+    monitor_cpu_s: float
+    curl_cpu_s: float
     poll_s: float
     noarchive_s: float
     monitor_rss: int
@@ -228,14 +230,17 @@ def bench_http(exe: str, tree: Tree, base: str, work: Path, times: int) -> dict[
         rounds.append(
             Round(
                 c.seconds, cs, null.seconds, c.max_rss_bytes, float(archive["seconds"]),
+                float(archive["sync_seconds"]), m.cpu_seconds, c.cpu_seconds,
                 m.seconds, plain.seconds, m.max_rss_bytes, plain.max_rss_bytes,
                 int(archive["archived"]), int(archive["bytes"]),
             )
         )  # fmt: skip
         log(
             f"{tree.name} round {n + 1}: curl {c.seconds:.2f} s (+sync {cs:.2f} s, /dev/null "
-            f"{null.seconds:.2f} s); archive {archive['seconds']:.2f} s (poll {m.seconds:.2f} s, "
-            f"without archive {plain.seconds:.2f} s); RSS {m.max_rss_bytes / MiB:.0f} MiB"
+            f"{null.seconds:.2f} s; cpu {c.cpu_seconds:.2f} s); archive {archive['seconds']:.2f} s "
+            f"(waiting for sync {archive['sync_seconds']:.2f} s; poll {m.seconds:.2f} s, cpu "
+            f"{m.cpu_seconds:.2f} s, without archive {plain.seconds:.2f} s); "
+            f"RSS {m.max_rss_bytes / MiB:.0f} MiB"
         )
     shutil.rmtree(work / "monitor", ignore_errors=True)
     return summarise(tree, rounds)
@@ -255,6 +260,7 @@ def bench_local(exe: str, tree: Tree, work: Path, times: int) -> dict[str, Any]:
         rounds.append(
             Round(
                 c.seconds, c.seconds, c.seconds, c.max_rss_bytes, float(archive["seconds"]),
+                float(archive["sync_seconds"]), m.cpu_seconds, c.cpu_seconds,
                 m.seconds, plain.seconds, m.max_rss_bytes, plain.max_rss_bytes,
                 int(archive["archived"]), int(archive["bytes"]),
             )
@@ -280,6 +286,11 @@ def summarise(tree: Tree, rounds: list[Round]) -> dict[str, Any]:
         "archive_MiBps": mb / archive_s,
         "archive_process_MiBps": mb / process_s if process_s > 0 else None,
         "ratio": curl_s / archive_s,
+        "archive_s": archive_s,
+        "curl_s": curl_s,
+        "sync_s": med("sync_s"),
+        "monitor_cpu_s": med("monitor_cpu_s"),
+        "curl_cpu_s": med("curl_cpu_s"),
         "ratio_vs_curl_sync": med("curl_sync_s") / archive_s,
         "monitor_rss_bytes": max(r.monitor_rss for r in rounds),
         "noarchive_rss_bytes": max(r.noarchive_rss for r in rounds),

@@ -65,6 +65,8 @@ class ArchiveReport:
     failed: int = 0  # failed and changed captures
     waiting: int = 0  # left for the next run (max_bytes_per_poll, quota)
     seconds: float = 0.0
+    #: Of them, seconds spent waiting for the blob store to make blobs durable.
+    sync_seconds: float = 0.0
     note: str | None = None
 
     def summary(self) -> str:
@@ -172,14 +174,11 @@ async def archive_target(
             await run.run(chosen.fetch)
         finally:
             await fetcher.aclose()
-            counts = run.counts
-            report.archived, report.stored, report.bytes = (
-                counts.archived,
-                counts.stored,
-                counts.bytes,
-            )
-            report.skipped += counts.skipped
-            report.failed = counts.failed
+            done = run.counts
+            report.archived, report.stored, report.bytes = done.archived, done.stored, done.bytes
+            report.skipped += done.skipped
+            report.failed = done.failed
+            report.sync_seconds = done.sync_seconds
     report.seconds = time.perf_counter() - t0
     return report
 

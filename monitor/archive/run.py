@@ -1,11 +1,12 @@
 """One archive run's fetches: ``concurrency`` workers over one queue, and one writer.
 
 A worker fetches a version (:mod:`~monitor.archive.fetch`), puts a complete body in the blob
-store, and hands the try's capture row (and blob row) to the writer. The writer records them
-in short transactions of up to :data:`BATCH` rows, as they come: whatever is waiting when
-the previous write ends goes in the next one, so a run of thousands of small files does not
-pay a transaction per file, and a slow one records each file as soon as it is done. A blob is
-in the store before a row names it.
+store, and hands the try's capture row (and blob row) to the writer. The writer gathers them
+for up to :data:`GATHER_SECONDS` (or :data:`BATCH` rows), makes their blobs durable
+(:meth:`~monitor.archive.blobs.BlobStore.sync`), then records them in one short transaction:
+a run of thousands of small files pays a sync and a transaction per batch, not per file, and
+a slow run records each file within half a second of its end. A blob is durable in the store
+before a row names it.
 
 When a worker fails (:class:`~monitor.errors.BlobStoreError`: the store is full), the other
 workers are cancelled (their temporary files removed), the writer still records what was
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +35,9 @@ log = logging.getLogger("monitor.archive")
 Fetcher = HttpFetcher | LocalFetcher
 #: The most captures one transaction records.
 BATCH = 500
+#: How long the writer gathers finished tries before it syncs the store and records them:
+#: one sync (a journal commit) per batch, not per file.
+GATHER_SECONDS = 0.5
 #: Tries of one version before it is given up (its last capture then has no next try).
 MAX_ATTEMPTS = 10
 
@@ -51,6 +56,8 @@ class Counts:
 
     def __init__(self) -> None:
         self.archived = self.stored = self.bytes = self.skipped = self.failed = 0
+        #: Seconds the writer waited for the store's sync, and for the database.
+        self.sync_seconds = self.record_seconds = 0.0
 
 
 class Run:
@@ -127,8 +134,18 @@ class Run:
             done = False
             while not done:
                 batch = [await self.records.get()]
-                while len(batch) < BATCH and not self.records.empty():
-                    batch.append(self.records.get_nowait())
+                deadline = time.monotonic() + GATHER_SECONDS
+                while len(batch) < BATCH and batch[-1] is not None:
+                    if self.records.empty():
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        try:
+                            batch.append(await asyncio.wait_for(self.records.get(), left))
+                        except TimeoutError:
+                            break
+                    else:
+                        batch.append(self.records.get_nowait())
                 done = batch[-1] is None
                 rows = [r for r in batch if r is not None]
                 if rows:
@@ -146,8 +163,12 @@ class Run:
 
     async def _commit(self, rows: list[Record]) -> None:
         """Make the blobs durable, then record the rows that name them."""
+        t0 = time.perf_counter()
         await self.blobs.sync()
+        t1 = time.perf_counter()
         await asyncio.to_thread(write_records, self.store, rows)
+        self.counts.sync_seconds += t1 - t0
+        self.counts.record_seconds += time.perf_counter() - t1
 
 
 def _drain(queue: asyncio.Queue[Record | None]) -> list[Record | None]:

@@ -118,6 +118,7 @@ def _archive_after_poll(
             "failed": report.failed,
             "waiting": report.waiting,
             "seconds": round(report.seconds, 3),
+            "sync_seconds": round(report.sync_seconds, 3),
         }
     return failed
 
