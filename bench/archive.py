@@ -84,7 +84,7 @@ def make_tree(work: Path, name: str) -> Tree:
         f"f{i % folders:03d}/file-{i:05d}.bin" if folders > 1 else f"file-{i:05d}.bin"
         for i in range(count)
     ]
-    done = root / ".complete"
+    done = root.with_name(name + ".complete")
     if not done.exists():
         log(f"making {name}: {count} x {size // KiB} KiB")
         shutil.rmtree(root, ignore_errors=True)
@@ -301,9 +301,9 @@ def summarise(tree: Tree, rounds: list[Round]) -> dict[str, Any]:
 def markdown(results: dict[str, Any]) -> str:
     lines = [
         "| case | files | curl (to files) | curl + sync | curl /dev/null | archive | "
-        f"archive / curl (>= {RATIO}) | archive, whole process | peak RSS poll+archive | "
-        "peak RSS poll only |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"archive / curl (>= {RATIO}) | archive / (curl + sync) | archive, whole process | "
+        "peak RSS poll+archive | peak RSS poll only |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in results["cases"].items():
         reference = "cp" if name == "local" else "curl"
@@ -314,6 +314,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{r['curl_MiBps']:.0f} MiB/s{' (cp)' if reference == 'cp' else ''} | "
             f"{r['curl_sync_MiBps']:.0f} MiB/s | {r['curl_null_MiBps']:.0f} MiB/s | "
             f"{r['archive_MiBps']:.0f} MiB/s | {r['ratio']:.2f} ({ok}) | "
+            f"{r['ratio_vs_curl_sync']:.2f} | "
             f"{f'{whole:.0f} MiB/s' if whole else '-'} | "
             f"{r['monitor_rss_bytes'] / MiB:.0f} MiB | {r['noarchive_rss_bytes'] / MiB:.0f} MiB |"
         )
