@@ -47,15 +47,8 @@ def _write(root: Path, rel: str, data: bytes) -> None:
 
 
 @pytest.fixture
-def drop(tmp_path: Path) -> Path:
-    folder = tmp_path / "drop"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def cli(tmp_path: Path, db_url: str, drop: Path) -> Cli:
-    """The CLI on a local target "drop" that archives."""
+    """The CLI on a local target "drop" (conftest's folder) that archives."""
     config = write_config(
         tmp_path / "monitor.toml",
         db_url,
