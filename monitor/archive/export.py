@@ -40,6 +40,7 @@ from monitor.config import ArchiveRules
 from monitor.errors import MonitorError, UsageError
 from monitor.output import iso, to_json, write_csv
 from monitor.report import compute_diff, mtime_of, snapshot_ref
+from monitor.store import archive_queries as aq
 from monitor.store import queries as q
 from monitor.store.models import Blob, Capture
 from monitor.store.queries import StoredVersion
@@ -163,9 +164,9 @@ def attach_captures(
     ``rules`` are the target's ``[target.archive]`` (None: the target is not configured).
     """
     files = selection.files
-    captures = q.captures_of_versions(conn, [f.version.id for f in files])
+    captures = aq.captures_of_versions(conn, [f.version.id for f in files])
     hashes = {c.sha256 for cs in captures.values() for c in cs if c.sha256}
-    blobs = q.blobs_by_hash(conn, hashes)
+    blobs = aq.blobs_by_hash(conn, hashes)
     for item in files:
         tried = captures.get(item.version.id, [])
         for capture in tried:

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from monitor.errors import MonitorError
 from monitor.output import iso
 from monitor.store import Store
+from monitor.store import archive_queries as aq
 from monitor.store import queries as q
 
 
@@ -115,11 +116,11 @@ def collect_garbage(
         savepoint = None if apply else conn.begin_nested()
         try:
             expired = _expired(conn, q.target_names(conn), max_ages, now, zone)
-            q.drop_captures(conn, [r.capture_id for r in expired if r.capture_id is not None])
-            unnamed = q.unreferenced_blobs(conn)
+            aq.drop_captures(conn, [r.capture_id for r in expired if r.capture_id is not None])
+            unnamed = aq.unreferenced_blobs(conn)
             for blob in unnamed:
-                q.drop_blob_if_unreferenced(conn, blob.sha256)
-            known = set(q.blobs_by_hash(conn, blobs.hashes())) if orphans else set()
+                aq.drop_blob_if_unreferenced(conn, blob.sha256)
+            known = set(aq.blobs_by_hash(conn, blobs.hashes())) if orphans else set()
         finally:
             if savepoint is not None:
                 savepoint.rollback()
@@ -150,7 +151,7 @@ def _expired(
         max_age = max_ages.get(name)
         if max_age is None:
             continue
-        for item in q.expired_captures(conn, tid, now - max_age):
+        for item in aq.expired_captures(conn, tid, now - max_age):
             c = item.capture
             assert c.sha256 is not None
             if item.gone_at is not None:
@@ -167,7 +168,7 @@ def _delete_bodies(db: Store, blobs: BlobDeleter, report: GcReport) -> None:
         if removal.kind == "capture":
             continue
         with db.read() as conn:
-            if q.blob_known(conn, removal.sha256):
+            if aq.blob_known(conn, removal.sha256):
                 report.errors[removal.sha256] = "recorded again meanwhile; kept"
                 continue
         try:

@@ -21,7 +21,7 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from monitor.errors import ArchiveError
-from monitor.store import queries as q
+from monitor.store import archive_queries as aq
 from monitor.store.queries import StoredVersion
 
 #: The most bytes of one side that are read to diff it as text.
@@ -167,8 +167,8 @@ def bodies_of(conn: Connection, versions: Sequence[StoredVersion], label: str) -
 
     ``label`` is the path as shown; each body's label adds the snapshot that saw it.
     """
-    captures = q.captures_of_versions(conn, [v.id for v in versions])
-    blobs = q.blobs_by_hash(conn, {c.sha256 for cs in captures.values() for c in cs if c.sha256})
+    captures = aq.captures_of_versions(conn, [v.id for v in versions])
+    blobs = aq.blobs_by_hash(conn, {c.sha256 for cs in captures.values() for c in cs if c.sha256})
     bodies = []
     for v in versions:
         tried = captures.get(v.id, [])

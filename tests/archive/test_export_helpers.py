@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, update
 from monitor.archive.blobs import BlobStore, open_blob_store
 from monitor.config import load_settings
 from monitor.poll import utc_now
+from monitor.store import archive_queries as aq
 from monitor.store import open_store
 from monitor.store import queries as q
 from tests.conftest import Cli
@@ -62,7 +63,7 @@ def archive_current(
         with db.write() as conn:
             tid = q.target_id(conn, target)
             current = [v for v in q.current_versions(conn, tid).values() if v.type == "file"]
-            done = q.captures_of_versions(conn, [v.id for v in current])
+            done = aq.captures_of_versions(conn, [v.id for v in current])
             for v in current:
                 if not again and any(c.status == "complete" for c in done.get(v.id, [])):
                     continue
@@ -96,7 +97,7 @@ def _capture(
     else:
         data = (root / version.path).read_bytes()
         digest = put_blob(blobs, data)
-        if not q.blob_known(conn, digest):
+        if not aq.blob_known(conn, digest):
             conn.execute(
                 insert(q.blob_t),
                 {
