@@ -182,7 +182,15 @@ def export_commit(rev: str, work: Path) -> str:
         check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
+    byte_compile(src / "monitor")
     return str(src)
+
+
+def byte_compile(package: Path) -> None:
+    """Compile the package's modules once, as pip does when it installs one: otherwise every
+    measured process compiles them again at start-up (and never keeps the result when
+    ``PYTHONDONTWRITEBYTECODE`` is set), about 0.15 s of each poll's wall time."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
 
 
 # -- trees, servers and the delayed link --------------------------------------------------------
@@ -1022,6 +1030,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         del os.environ[key]  # every request goes straight to our nginx
     if args.commit:
         os.environ["PYTHONPATH"] = export_commit(args.commit, work)
+    else:
+        byte_compile(HERE.parent / "monitor")
     env = {**os.environ, "BENCH_RUN": str(work / "run")}
     t_start = time.perf_counter()
     where = subprocess.run(
