@@ -53,7 +53,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine import GNU_TIME, Run, git_state, log, machine, monitor_exe, run
+from engine import GNU_TIME, Run, free_port, git_state, log, machine, monitor_exe, run
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SHARED = HERE.parents[1] / "shared" / "bench"
@@ -116,19 +116,6 @@ def nginx_stop(shared: Path, env: dict[str, str], port: int) -> None:
         capture_output=True,
         timeout=60,
     )
-
-
-def free_port() -> int:
-    import socket
-
-    for port in range(19060, 19100):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19060-19099")
 
 
 def write_config(path: Path, work: Path, target: str) -> None:
@@ -377,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == "local":
             results["cases"][name] = bench_local(exe, tree, work, args.times)
             continue
-        port = free_port()
+        port = free_port(19060)
         base = nginx_start(args.shared, env, tree.root, port)
         try:
             if args.profile == name:

@@ -727,6 +727,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def free_port(first: int = 19050, last: int = 19099) -> int:
+    """A port of serve_nginx.sh's range (19000-19099) that nothing holds on 127.0.0.1."""
+    import socket
+
+    for port in range(first, last + 1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{last}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     args.shared = args.shared.resolve()

@@ -44,7 +44,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -62,6 +61,7 @@ from engine import (  # noqa: E402  (bench/engine.py: same measuring as the engi
     MB,
     STALL_WARN_S,
     Run,
+    free_port,
     git_state,
     log,
     monitor_exe,
@@ -227,18 +227,6 @@ def make_tree(shared: Path, work: Path, label: str, seed: int) -> Tree:
     with open(str(manifest) + ".dirs", encoding="utf-8", newline="\n") as f:
         truth_dirs = {line.rstrip("\n") for line in f if line.strip()}
     return Tree(label, len(truth), len(truth_dirs), root, manifest, truth, truth_dirs)
-
-
-def free_port() -> int:
-    """A port of serve_nginx.sh's range (19000-19099) that nothing holds on 127.0.0.1."""
-    for port in range(19050, 19100):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19050-19099")
 
 
 @dataclass
