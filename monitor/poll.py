@@ -36,6 +36,7 @@ from monitor.store.queries import (
     get_snapshot,
     insert_versions,
     latest_snapshot,
+    opened_at,
     snapshot_t,
     target_id,
     version_t,
@@ -365,7 +366,9 @@ def _apply(
     new_entries = [e for e in changes.added]
     new_entries += [e for _, e in changes.modified]
     new_entries += [e for _, e in changes.moved]
-    ids = insert_versions(conn, tid, sid, new_entries)
+    insert_versions(conn, tid, sid, new_entries)
+    # The ids are needed for the arrivals and the moves; a baseline has neither.
+    ids = opened_at(conn, tid, sid) if changes.moved or not baseline else {}
     kinds = {e.path: "added" for e in changes.added}
     kinds.update({e.path: "modified" for _, e in changes.modified})
     arrivals = [

@@ -29,7 +29,12 @@ def encode_path(path: str) -> str:
 
 def path_key(path: str) -> str:
     """The fixed-size key that indexes a path (a path can outgrow a B-tree index row)."""
-    return hashlib.blake2b(encode_path(path).encode("utf-8"), digest_size=16).hexdigest()
+    return stored_path_key(encode_path(path))
+
+
+def stored_path_key(stored: str) -> str:
+    """:func:`path_key` of a path already encoded by :func:`encode_path`."""
+    return hashlib.blake2b(stored.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def decode_path(stored: str) -> str:
