@@ -29,8 +29,6 @@ from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from monitor.config import TargetConfig, WatchRule
 from monitor.output import human_duration, iso, to_json
@@ -42,6 +40,7 @@ from monitor.store.queries import (
     batch_t,
     biggest_batch_files,
     get_batch,
+    insert_or_ignore,
     snapshot_t,
 )
 
@@ -198,9 +197,8 @@ def insert_alert(
     ``INSERT ... ON CONFLICT DO NOTHING``: two writers of the same key (the daemon and
     ``monitor digest --send``) never fail on each other; one row wins.
     """
-    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = (
-        insert_(alert_t)
+        insert_or_ignore(conn, alert_t)
         .values(
             key=key,
             kind=kind,

@@ -15,8 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, and_, func, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, and_, func, or_, select
 from sqlmodel import SQLModel
 
 from monitor.errors import NotFound, StoreError
@@ -84,18 +83,23 @@ def register_targets(conn: Connection, targets: Iterable[tuple[str, str]], now: 
     rows = [{"name": name, "kind": kind, "created_at": now} for name, kind in targets]
     if not rows:
         return
-    dialect = conn.dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(target_t).on_conflict_do_nothing(index_elements=["name"])
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(target_t).on_conflict_do_nothing(index_elements=["name"])
-    else:  # pragma: no cover - only the two backends above are supported
-        existing = set(conn.execute(select(target_t.c.name)).scalars())
-        rows = [r for r in rows if r["name"] not in existing]
-        stmt = insert(target_t)
-    if rows:
-        conn.execute(stmt, rows)
+    stmt = insert_or_ignore(conn, target_t).on_conflict_do_nothing(index_elements=["name"])
+    conn.execute(stmt, rows)
+
+
+def insert_or_ignore(conn: Connection, table: Table) -> Any:
+    """An ``INSERT`` in ``conn``'s dialect, which has ``on_conflict_do_nothing``.
+
+    The dialect modules are imported here, when needed: PostgreSQL's loads the modules of
+    four drivers, a cost every command on SQLite would pay at start-up.
+    """
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def target_id(conn: Connection, name: str, *, lock: bool = False) -> int:
