@@ -41,8 +41,9 @@ class Pending:
 def pending_versions(conn: Connection, target_id: int, now: datetime) -> list[Pending]:
     """Open file versions of the target never tried, or whose last try is due again.
 
-    Oldest version first (the order of ``version.id``: snapshot by snapshot). A version that
-    is gone is never fetched again; one whose last try was complete or skipped is done.
+    Oldest version first (snapshot by snapshot), by path within a snapshot (the order of
+    ``version.id`` within one is the store's). A version that is gone is never fetched
+    again; one whose last try was complete or skipped is done.
     """
     latest = (
         select(capture_t.c.version_id, func.max(capture_t.c.id).label("capture_id"))
@@ -70,7 +71,7 @@ def pending_versions(conn: Connection, target_id: int, now: datetime) -> list[Pe
             version_t.c.type == "file",
             or_(capture_t.c.id.is_(None), due),
         )
-        .order_by(version_t.c.id)
+        .order_by(version_t.c.first_snapshot, version_t.c.path, version_t.c.id)
     )
     return [Pending(*row) for row in conn.execute(stmt)]
 
