@@ -351,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "BENCH_RUN": str(work / "run")}
-    cases = [c for c in args.cases.split(",") if c]
+    cases = [args.profile] if args.profile else [c for c in args.cases.split(",") if c]
     results: dict[str, Any] = {
         "when": datetime.now().astimezone().isoformat(timespec="seconds"),
         "git": git_state(),

@@ -21,7 +21,9 @@ connection per worker (the crawl's transport, straight; through the crawl's
 request starts a second (the crawl's :class:`~monitor.crawl.Pacer`), ``retries`` tries after
 a connection error, a cut body, 429 or 5xx with the crawl's backoff and ``Retry-After``.
 Redirects are not followed (a redirect could leave the target's root). ``Accept-Encoding:
-identity`` asks for the bytes as stored; what comes is kept as it comes (``aiter_raw``).
+identity`` asks for the bytes as stored; what comes is kept as it comes (``aiter_raw``; a body
+past :data:`~monitor.archive.body.SPILL_BYTES` framed by ``Content-Length`` straight from the
+socket: :meth:`~monitor.archive.body.Body.receive`).
 A download may be silent ``[archive] timeout`` at most.
 """
 
@@ -38,7 +40,7 @@ from datetime import UTC, datetime
 import httpx
 
 from monitor.archive.blobs import BlobStore
-from monitor.archive.body import Body, TooLong
+from monitor.archive.body import SPILL_BYTES, Body, TooLong
 from monitor.config import BasicAuth, DigestAuth, HttpTarget
 from monitor.crawl import (
     ClientOptions,
@@ -56,7 +58,7 @@ from monitor.crawl import (
 )
 from monitor.crawl.fetch import proxied
 from monitor.crawl.pacing import backoff
-from monitor.crawl.transport import ListingTransport
+from monitor.crawl.transport import ListingTransport, raw_body
 
 #: What a Last-Modified may differ from the listing's mtime by (listings show minutes).
 MTIME_TOLERANCE = 60
@@ -328,14 +330,20 @@ class HttpFetcher:
         if why:
             fetched.status, fetched.error = "changed", why.replace("received", "announced", 1)
             return fetched
-        return await self._stream(response, fetched)
+        big = promised is not None and promised > SPILL_BYTES
+        return await self._stream(response, fetched, big)
 
-    async def _stream(self, response: httpx.Response, fetched: Fetched) -> Fetched:
+    async def _stream(self, response: httpx.Response, fetched: Fetched, big: bool) -> Fetched:
+        """Read the body: a big one framed by Content-Length straight from the socket."""
         wanted = fetched.wanted
         body = body_for(self.store, wanted)
         try:
-            async for chunk in response.aiter_raw():
-                body.write(chunk)
+            raw = raw_body(response) if big else None
+            if raw is not None:
+                await body.receive(raw)
+            else:
+                async for chunk in response.aiter_raw():
+                    body.write(chunk)
             body.finish()
         except TooLong as exc:
             fetched.status, fetched.error = exc.status, exc.reason

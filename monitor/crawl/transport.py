@@ -21,7 +21,9 @@ plain :class:`httpx.AsyncBaseTransport` that does what a crawl needs, behind the
   and ``ConnectTimeout``, ``WriteError`` and ``WriteTimeout``, ``ReadError`` and
   ``ReadTimeout``; the timeouts are the request's (``extensions["timeout"]``);
 - the response's ``network_stream`` extension answers ``get_extra_info`` for ``server_addr``,
-  ``client_addr``, ``ssl_object`` and ``socket``, as httpcore's does.
+  ``client_addr``, ``ssl_object`` and ``socket``, as httpcore's does;
+- a body framed by ``Content-Length`` can instead be read straight into the caller's buffers
+  (:func:`raw_body`, :class:`RawBody`: big downloads, one copy instead of four).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import re
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -236,15 +238,17 @@ class ListingTransport(httpx.AsyncBaseTransport):
                 raise httpx.RemoteProtocolError("the server switched protocols")
         keep = head.version == b"1.1" and not head.close
         body: AsyncIterator[bytes]
+        sized: int | None = None
         if request.method == "HEAD" or head.status in (204, 304):
             body = _nothing()
         else:
             body = _framed_body(connection, head, timeout)
             keep = keep and (head.chunked or head.length is not None)
+            sized = None if head.chunked else head.length
         return httpx.Response(
             head.status,
             headers=head.headers,
-            stream=_Body(self, connection, body, keep),
+            stream=_Body(self, connection, body, keep, sized, timeout),
             extensions={
                 "http_version": b"HTTP/" + head.version,
                 "reason_phrase": head.reason,
@@ -262,12 +266,18 @@ class _Body(httpx.AsyncByteStream):
         connection: _Connection,
         parts: AsyncIterator[bytes],
         keep: bool,
+        sized: int | None = None,
+        timeout: float | None = None,
     ) -> None:
         self._transport, self._connection = transport, connection
         self._parts, self._keep = parts, keep
         self._done = False
+        #: The body's Content-Length (framed by it), and the read timeout: for :func:`raw_body`.
+        self._sized, self._timeout = sized, timeout
+        self._started = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        self._started = True
         try:
             async for part in self._parts:
                 yield part
@@ -435,3 +445,143 @@ async def _until_close(connection: _Connection, timeout: float | None) -> AsyncI
         yield part
     while part := await connection.read(timeout):
         yield part
+
+
+def raw_body(response: httpx.Response) -> RawBody | None:
+    """The body of ``response`` for :class:`RawBody` reads, or None when it cannot be: not a
+    response of :class:`ListingTransport`, not framed by ``Content-Length``, or already read."""
+    stream = response.stream
+    if not isinstance(stream, _Body) or stream._sized is None or stream._started:
+        return None
+    stream._started = True
+    return RawBody(stream)
+
+
+class RawBody:
+    """A body framed by ``Content-Length``, read straight into the caller's buffers.
+
+    For big downloads: the connection's transport receives into the buffer that
+    :meth:`readinto` is given (``asyncio.BufferedProtocol``: one copy, from the kernel),
+    instead of 64 KiB ``bytes`` through the stream reader and the body's iterator (four
+    copies and a few Python steps each). The connection is closed at the end of the body or
+    on any error, never kept for another request. Errors are the transport's: a body cut
+    short is :class:`httpx.RemoteProtocolError`, a read refused :class:`httpx.ReadError`,
+    ``timeout`` seconds without a byte :class:`httpx.ReadTimeout`.
+    """
+
+    def __init__(self, body: _Body) -> None:
+        self._body = body
+        self._connection = body._connection
+        self.length = body._sized or 0
+        self.received = 0
+        self._timeout = body._timeout
+        self._into: _Into | None = None
+
+    async def readinto(self, view: memoryview) -> int:
+        """Fill ``view`` (at most the rest of the body); the bytes read, 0 at the body's end."""
+        view = view[: self.length - self.received]
+        if not view:
+            self.close()
+            return 0
+        try:
+            into = self._into or await self._take_over()
+            count = await into.fill(view, self._timeout)
+        except BaseException:
+            self.close()
+            raise
+        if count < len(view):
+            self.close()
+            detail = f"received {self.received + count} bytes, expected {self.length}"
+            raise httpx.RemoteProtocolError(_cut(detail))
+        self.received += count
+        if self.received == self.length:
+            self.close()
+        return count
+
+    def close(self) -> None:
+        """Close the connection (the rest of the body, if any, is not read)."""
+        self._body._finish(keep=False)
+
+    async def _take_over(self) -> _Into:
+        """Receive into our buffers from now on; what was read already comes first."""
+        connection = self._connection
+        transport = cast(asyncio.Transport, connection.writer.transport)
+        transport.pause_reading()
+        into = self._into = _Into(transport, bytes(connection.buffer))
+        connection.buffer.clear()
+        transport.set_protocol(into)
+        connection.reader.feed_eof()  # what the reader holds, without waiting for more
+        while part := await connection.reader.read(MAX_HEAD):
+            into.extra += part
+        transport.pause_reading()  # the reader's read may have resumed it
+        return into
+
+
+class _Into(asyncio.BufferedProtocol):
+    """The protocol a :class:`RawBody` reads through: the bytes go into the caller's view.
+
+    Reading is paused whenever no view waits to be filled; bytes delivered meanwhile (a read
+    already under way) are kept in ``extra`` and handed out first.
+    """
+
+    def __init__(self, transport: asyncio.Transport, extra: bytes) -> None:
+        self.transport = transport
+        self.extra = bytearray(extra)
+        self.view: memoryview | None = None
+        self.filled = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.ended = False
+        self.error: BaseException | None = None
+        self._spare = bytearray(_READ)
+
+    async def fill(self, view: memoryview, timeout: float | None) -> int:
+        """Fill ``view``; fewer bytes only when the connection ended first."""
+        count = min(len(self.extra), len(view))
+        view[:count] = self.extra[:count]
+        del self.extra[:count]
+        if count < len(view) and not self.ended:
+            self.view, self.filled = view, count
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            self.transport.resume_reading()
+            try:
+                while not waiter.done():
+                    before = self.filled
+                    await asyncio.wait([waiter], timeout=timeout)
+                    if not waiter.done() and self.filled == before:
+                        raise httpx.ReadTimeout("timed out while reading the response")
+            finally:
+                self.transport.pause_reading()
+                self.view, self.waiter = None, None
+            count = self.filled
+        if count < len(view) and self.error is not None:
+            error = self.error
+            raise httpx.ReadError(str(error) or type(error).__name__) from error
+        return count
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self.view is None or self.filled == len(self.view):
+            return memoryview(self._spare)
+        return self.view[self.filled :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.view is None or self.filled == len(self.view):
+            self.extra += self._spare[:nbytes]
+            self.transport.pause_reading()
+            return
+        self.filled += nbytes
+        if self.filled == len(self.view):
+            self._wake()
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self.error = self.error or exc
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)

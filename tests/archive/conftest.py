@@ -1,10 +1,13 @@
-"""Fixtures of the archive tests: a moto S3 server on a free loopback port, with a bucket."""
+"""Fixtures of the archive tests: a moto S3 server on a free loopback port, with a bucket; a
+small tmpfs to fill."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +54,21 @@ def s3_bucket(moto_endpoint: str, request: pytest.FixtureRequest) -> S3Server:
     )
     client.create_bucket(Bucket=name)
     return S3Server(moto_endpoint, name)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs (the tests run as root here and in CI)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
