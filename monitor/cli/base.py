@@ -5,6 +5,7 @@ This module imports no command module; the command modules import it and registe
 
 from __future__ import annotations
 
+import gc
 import getpass
 import logging
 import sys
@@ -137,4 +138,10 @@ def main_options(
 
 
 def main() -> None:
+    # A poll makes an object per file and keeps most of them to its end. With the default
+    # thresholds the collector walks that growing heap again and again (0.4-0.6 s of a
+    # 100,000-file poll); what the imports made is frozen out of its reach, and it runs less
+    # often (0.1-0.25 s). Cycles are still collected, in the daemon as in a one-shot command.
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
     app(prog_name="monitor")
