@@ -9,9 +9,6 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import select
 
-from monitor.archive.blobs import open_blob_store
-from monitor.archive.records import blob_t, capture_t
-from monitor.archive.verify import PROBLEMS, verify_blobs
 from monitor.cli.base import FormatOpt, app, app_of, err
 from monitor.errors import UsageError
 from monitor.output import Column, Format, emit, human_size
@@ -38,6 +35,9 @@ def verify(
 
     Example: monitor verify --target studio-drop
     """
+    from monitor.archive.blobs import open_blob_store
+    from monitor.archive.verify import PROBLEMS, verify_blobs
+
     obj = app_of(ctx)
     if target is not None:
         obj.settings.target(target)
@@ -97,6 +97,8 @@ def archived(
 
     Example: monitor archived studio-drop ep02/ --status complete --format json
     """
+    from monitor.archive.records import blob_t, capture_t
+
     obj = app_of(ctx)
     obj.settings.target(target)
     if status is not None and status not in CAPTURE_STATUSES:

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from monitor.archive.export import attach_captures, batch_selection, day_selection, export_zip
-from monitor.archive.gc import collect_garbage
 from monitor.cli.base import App, FormatOpt, app, app_of, err
 from monitor.config import ArchiveRules
 from monitor.errors import ConfigError, MonitorError, UsageError
@@ -40,6 +38,12 @@ def export(
     Example: monitor export --batch 12 --out batch-12.zip
     """
     from monitor.archive.blobs import open_blob_store
+    from monitor.archive.export import (
+        attach_captures,
+        batch_selection,
+        day_selection,
+        export_zip,
+    )
 
     obj = app_of(ctx)
     if (batch is None) == (day is None):
@@ -114,6 +118,7 @@ def gc(
     Example: monitor gc --apply --format json
     """
     from monitor.archive.blobs import open_blob_store
+    from monitor.archive.gc import collect_garbage
 
     obj = app_of(ctx)
     ages = {t.name: t.archive.max_age for t in obj.settings.targets}
