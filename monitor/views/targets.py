@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from monitor.config import Settings
 from monitor.store.models import Snapshot
-from monitor.store.queries import failed_folders
+from monitor.store.queries import failed_folders, held_snapshots
 from monitor.views import _queries as vq
 from monitor.views._common import (
     Moment,
@@ -39,6 +39,7 @@ class SnapshotRow(View):
     id: int = Field(description="Snapshot id.")
     status: str = Field(description="complete, partial, failed or suspect.")
     applied: bool = Field(description="False for a failed poll or a suspect listing still held.")
+    held: bool = Field(description="A suspect listing still held, awaiting a decision.")
     started_at: Moment = Field(description="When the poll started.")
     finished_at: Moment = Field(description="When it was recorded.")
     seconds: float = Field(description="How long the poll took.")
@@ -92,11 +93,11 @@ def target_page(
     end = end or now.astimezone(zone).date()
     start = start or end - timedelta(days=29)
     days = day_counts(conn, target.id, start, end, zone)
-    if target.id is None:
-        snaps: list[Snapshot] = []
-        total = 0
-    else:
+    snaps: list[Snapshot] = []
+    total, held = 0, set()
+    if target.id is not None:
         snaps, total = vq.snapshot_page(conn, target.id, offset=offset, limit=limit)
+        held = held_snapshots(conn, target.id)
     return TargetPage(
         name=target.name,
         kind=target.kind,
@@ -109,18 +110,22 @@ def target_page(
         end=end,
         days=days,
         snapshots=Page[SnapshotRow](
-            items=[snapshot_row(s, zone) for s in snaps], total=total, offset=offset, limit=limit
+            items=[snapshot_row(s, zone, held=s.id in held) for s in snaps],
+            total=total,
+            offset=offset,
+            limit=limit,
         ),
     )
 
 
-def snapshot_row(snap: Snapshot, zone: ZoneInfo) -> SnapshotRow:
+def snapshot_row(snap: Snapshot, zone: ZoneInfo, *, held: bool) -> SnapshotRow:
     assert snap.id is not None
     info = json.loads(snap.info) if snap.info else {}
     return SnapshotRow(
         id=snap.id,
         status=snap.status,
         applied=snap.applied,
+        held=held,
         started_at=snap.started_at.astimezone(zone),
         finished_at=snap.finished_at.astimezone(zone),
         seconds=(snap.finished_at - snap.started_at).total_seconds(),
