@@ -34,6 +34,7 @@ from monitor.config import (
     Notify,
     Settings,
     Smtp,
+    Web,
     load_settings,
 )
 
@@ -46,6 +47,7 @@ ENVIRON = {
     "VENDOR_TOKEN": "tk",
     "SMTP_PASSWORD": "pw",
     "S3_SECRET": "pw",
+    "MONITOR_WEB_SECRET": "a-session-key-of-at-least-32-characters",
 }
 # A table header, possibly commented out: `[defaults]`, `# [[target]]`.
 HEADER = re.compile(r"^(#\s*)?\[\[?([A-Za-z_][A-Za-z0-9_.]*)\]\]?\s*$")
@@ -205,6 +207,9 @@ def test_the_models_are_walked() -> None:
         "ArchiveRules",
         "ArchiveStore",
         "BearerAuth",
+        "Web",
+        "WebUser",
+        "ApiToken",
     }
     assert ("LocalTarget", "every") in MODEL_KEYS  # inherited fields are included
     assert ("BearerAuth", "token") in MODEL_KEYS
@@ -228,6 +233,7 @@ def test_the_example_is_read_as_tables() -> None:
         ("notify", Notify, False),
         ("notify.smtp", Smtp, True),
         ("archive", ArchiveStore, False),
+        ("web", Web, True),
         ("target", LocalTarget, False),
         ("target.archive", ArchiveRules, False),
         ("target", HttpTarget, True),

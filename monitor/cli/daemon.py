@@ -23,10 +23,14 @@ def run(
         LogLevel | None,
         typer.Option("--log-level", help="debug, info, warning or error ([daemon] log_level)."),
     ] = None,
+    no_web: Annotated[
+        bool, typer.Option("--no-web", help="Do not serve the web UI ([web]) from the daemon.")
+    ] = False,
 ) -> None:
     """Run the daemon: poll each target on its schedule, send alerts and the daily digest.
 
-    Logs one line per poll to stderr. SIGTERM or SIGINT stops it (polls in flight get
+    Serves the web UI ([web], logged with its URL) unless --no-web. Logs one line per poll
+    to stderr. SIGTERM or SIGINT stops it (polls in flight get
     [daemon] grace to finish; a second signal stops them at once); a change to the config
     file, or SIGHUP, reloads the config. One daemon per database: a second one exits 1.
 
@@ -35,6 +39,12 @@ def run(
     from monitor.daemon import run_daemon
 
     obj = app_of(ctx)
-    code = run_daemon(obj.config_path, obj.settings, log_format=log_format, log_level=log_level)
+    code = run_daemon(
+        obj.config_path,
+        obj.settings,
+        log_format=log_format,
+        log_level=log_level,
+        web=not no_web,
+    )
     if code:
         raise typer.Exit(code)

@@ -16,7 +16,8 @@ repeated in an error message, nor are the credentials of a URL.
 
 Modules: :mod:`~monitor.config.values` (value types), :mod:`~monitor.config.targets` (target
 models), :mod:`~monitor.config.alerting` (daemon, notify, watch rules),
-:mod:`~monitor.config.archive` (what is archived, and where), :mod:`~monitor.config.settings`
+:mod:`~monitor.config.archive` (what is archived, and where), :mod:`~monitor.config.web`
+(the web UI), :mod:`~monitor.config.settings`
 (the whole file), :mod:`~monitor.config.loading` (reading it).
 """
 
@@ -44,12 +45,14 @@ from monitor.config.values import (
     parse_duration,
     parse_size,
 )
+from monitor.config.web import ApiToken, Web, WebUser, is_loopback
 
 DEFAULT_CONFIG_NAME = "monitor.toml"
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
     "TARGET_MODELS",
+    "ApiToken",
     "ArchiveRules",
     "ArchiveStore",
     "BasicAuth",
@@ -69,7 +72,10 @@ __all__ = [
     "TargetConfig",
     "TimeZoneName",
     "WatchRule",
+    "Web",
+    "WebUser",
     "_message",
+    "is_loopback",
     "load_settings",
     "parse_duration",
     "parse_size",

@@ -108,6 +108,7 @@ def _merge_errors(errors: list[Any], early: list[Any]) -> list[Any]:
         "daemon",
         "notify",
         "archive",
+        "web",
     }
     later = (i for i, e in enumerate(errors) if e["loc"] and e["loc"][0] not in leading)
     cut = next(later, len(errors))

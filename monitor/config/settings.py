@@ -11,6 +11,7 @@ from monitor.config.alerting import Daemon, Notify
 from monitor.config.archive import ArchiveStore
 from monitor.config.targets import Defaults, TargetConfig
 from monitor.config.values import TimeZoneName, _Strict
+from monitor.config.web import Web
 from monitor.errors import ConfigError
 
 
@@ -27,6 +28,7 @@ class Settings(_Strict):
     daemon: Daemon = Field(default_factory=Daemon)
     notify: Notify = Field(default_factory=Notify)
     archive: ArchiveStore = Field(default_factory=ArchiveStore)
+    web: Web = Field(default_factory=Web)
     targets: list[TargetConfig] = Field(default_factory=list, alias="target")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -15,6 +15,11 @@ before the process exits: never half a snapshot.
 
 Reload (the config file changes, or SIGHUP): a valid config reschedules what changed; an
 invalid one is logged and the running config stays.
+
+Web UI: when the config has a ``[web]`` table (and ``web`` is not turned off), the web app is
+served from the same event loop on the same store (:mod:`monitor.web.server`); its socket is
+bound before the daemon starts, and it stops after the polls in flight. Changes to ``[web]``
+apply at the next start.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import signal
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.triggers.cron import CronTrigger
@@ -61,6 +66,9 @@ from monitor.poll import Clock, utc_now
 from monitor.store import Store, open_store
 from monitor.store import queries as q
 
+if TYPE_CHECKING:
+    from monitor.web.server import WebServer
+
 log = logging.getLogger("monitor.daemon")
 
 LOCK_CHECK = timedelta(seconds=30)
@@ -75,8 +83,17 @@ def run_daemon(
     log_format: LogFormat | None = None,
     log_level: str | None = None,
     clock: Clock = utc_now,
+    web: bool = True,
 ) -> int:
-    """Run until a signal stops it; the exit code. MonitorError when it cannot start."""
+    """Run until a signal stops it; the exit code. MonitorError when it cannot start.
+
+    ``web``: serve the web UI if the config has a ``[web]`` table (ConfigError if it cannot).
+    """
+    serve_web = web and "web" in settings.model_fields_set
+    if serve_web:
+        from monitor.web.app import check_ready
+
+        check_ready(settings)
     logs = DaemonLogging()
     fmt = log_format or settings.daemon.log_format
     logs.configure(fmt, log_level or settings.daemon.log_level, collect_secrets(settings))
@@ -95,6 +112,8 @@ def run_daemon(
                 pinned_format=log_format,
                 pinned_level=log_level,
             )
+            if serve_web:
+                daemon.web = web_server(daemon)
             return asyncio.run(daemon.run())
         finally:
             store.close()
@@ -131,6 +150,7 @@ class Daemon:
         self.exit_code = 0
         self.stopping = False
         self.stop_reason = "stop"
+        self.web: WebServer | None = None
 
     # --- start and stop -----------------------------------------------------------------------
 
@@ -149,6 +169,9 @@ class Daemon:
             loop.add_signal_handler(signum, self.request_stop, signum.name)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self._log_started()
+        if self.web is not None:
+            self.web.start()
+            log_event(log, logging.INFO, "web", url=self.web.url)
         self.scheduler.start()
         for target in active_targets(self.settings).values():
             await self._schedule(target)
@@ -205,12 +228,19 @@ class Daemon:
         if left:
             log_event(log, logging.WARNING, "abandoning", in_flight=len(left))
             await self.tasks.cancel(left)
+        if self.web is not None:
+            await self.web.stop()
         self.scheduler.shutdown(wait=False)
         await asyncio.sleep(0)  # the shutdown runs as a loop callback
         # A poll cancelled while writing its snapshot left the write running in a thread:
         # it commits or rolls back whole before the daemon says it stopped.
         await asyncio.get_running_loop().shutdown_default_executor()
         log_event(log, logging.INFO, "stopped", code=self.exit_code)
+
+    def scheduler_running(self) -> bool:
+        """For the web UI's /healthz: polls are being scheduled (not stopping)."""
+        scheduler = getattr(self, "scheduler", None)
+        return scheduler is not None and bool(scheduler.running) and not self.stopping
 
     def _on_sighup(self) -> None:
         log_event(log, logging.INFO, "reload", reason="SIGHUP")
@@ -416,6 +446,16 @@ def register(store: Store, targets: Sequence[tuple[str, str]], clock: Clock) -> 
     if missing:
         with store.write() as conn:
             q.register_targets(conn, missing, clock())
+
+
+def web_server(daemon: Daemon) -> WebServer:
+    """The web UI of ``daemon``, its socket bound (MonitorError if it cannot be)."""
+    from monitor.web import create_app
+    from monitor.web.server import WebServer
+
+    settings = daemon.settings
+    app = create_app(settings, store=daemon.store, clock=daemon.clock, daemon=daemon)
+    return WebServer(app, bind=settings.web.bind, port=settings.web.port)
 
 
 def _names(names: list[str]) -> str | None:
