@@ -1,12 +1,17 @@
 """One archive run's fetches: ``concurrency`` workers over one queue, and one writer.
 
-A worker fetches a version (:mod:`~monitor.archive.fetch`), puts a complete body in the blob
-store, and hands the try's capture row (and blob row) to the writer. The writer gathers them
-for up to :data:`GATHER_SECONDS` (or :data:`BATCH` rows), makes their blobs durable
-(:meth:`~monitor.archive.blobs.BlobStore.sync`), then records them in one short transaction:
-a run of thousands of small files pays a sync and a transaction per batch, not per file, and
-a slow run records each file within half a second of its end. A blob is durable in the store
-before a row names it.
+A worker fetches a version (:mod:`~monitor.archive.fetch`), puts a complete body that was
+spilled to a temporary file in the blob store, and hands the try to the writer. The writer
+gathers tries for up to :data:`GATHER_SECONDS` (or :data:`BATCH` of them, or
+:data:`BATCH_BYTES` of bodies kept in memory), stores the in-memory bodies together
+(:meth:`~monitor.archive.blobs.BlobStore.put_many`: for a folder, one trip to a worker thread
+for the whole batch), makes the batch's blobs durable
+(:meth:`~monitor.archive.blobs.BlobStore.sync`), then records the tries in one short
+transaction: a run of thousands of small files pays a thread trip, a sync and a transaction
+per batch, not per file, and a slow run records each file within half a second of its end. A
+blob is durable in the store before a row names it. Workers wait while the tries handed over
+hold more than :data:`HELD_BYTES` of bodies (memory stays bounded when the disk is slower
+than the network).
 
 When a worker fails (:class:`~monitor.errors.BlobStoreError`: the store is full), the other
 workers are cancelled (their temporary files removed), the writer still records what was
@@ -19,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +41,10 @@ log = logging.getLogger("monitor.archive")
 Fetcher = HttpFetcher | LocalFetcher
 #: The most captures one transaction records.
 BATCH = 500
+#: The most bytes of in-memory bodies one batch stores.
+BATCH_BYTES = 32 * 1024 * 1024
+#: The most bytes of in-memory bodies handed to the writer and not yet stored.
+HELD_BYTES = 64 * 1024 * 1024
 #: How long the writer gathers finished tries before it syncs the store and records them:
 #: one sync (a journal commit) per batch, not per file.
 GATHER_SECONDS = 0.5
@@ -56,8 +66,21 @@ class Counts:
 
     def __init__(self) -> None:
         self.archived = self.stored = self.bytes = self.skipped = self.failed = 0
-        #: Seconds the writer waited for the store's sync, and for the database.
-        self.sync_seconds = self.record_seconds = 0.0
+        #: Seconds the writer waited for the store to take in-memory bodies, for its sync,
+        #: and for the database.
+        self.store_seconds = self.sync_seconds = self.record_seconds = 0.0
+
+
+@dataclass(slots=True)
+class Done:
+    """One try handed to the writer: its body in memory (to store) or stored already."""
+
+    item: Pending
+    fetched: Fetched
+    #: The body to store (a complete try kept in memory), else None.
+    data: bytes | None = None
+    #: Whether the body was new to the store (a complete try whose body is stored).
+    new: bool = False
 
 
 class Run:
@@ -76,7 +99,10 @@ class Run:
         self.store, self.target, self.tid, self.blobs = store, target, target_id, blobs
         self.fetcher, self.clock, self.url_for = fetcher, clock, url_for
         self.counts = Counts()
-        self.records: asyncio.Queue[Record | None] = asyncio.Queue()
+        self.records: asyncio.Queue[Done | None] = asyncio.Queue()
+        #: Bytes of in-memory bodies handed to the writer and not stored yet.
+        self.held = 0
+        self.room = asyncio.Condition()
 
     async def run(self, items: list[Pending]) -> Counts:
         queue: asyncio.Queue[Pending] = asyncio.Queue()
@@ -105,20 +131,39 @@ class Run:
                 item.mtime_ns, item.attempts, self.target.archive.max_file_size,
             )  # fmt: skip
             fetched = await self.fetcher.fetch(wanted, worker)
-            self.records.put_nowait(await self._store(item, fetched))
+            done = await self._spilled(item, fetched)
+            if done.data:
+                await self._hold(len(done.data))
+            self.records.put_nowait(done)
 
-    async def _store(self, item: Pending, fetched: Fetched) -> Record:
-        """Put a complete body in the store; the try's rows."""
-        blob = None
+    async def _spilled(self, item: Pending, fetched: Fetched) -> Done:
+        """The try, its body put in the store if it is in a temporary file."""
         body = fetched.body
         if fetched.status == "complete" and body is not None and fetched.sha256:
-            if body.path is not None:
-                new = await self.blobs.put(fetched.sha256, body.path)
-            else:
-                new = await self.blobs.put_bytes(fetched.sha256, body.data or b"")
+            if body.path is None:
+                return Done(item, fetched, body.data or b"")
+            return Done(item, fetched, None, await self.blobs.put(fetched.sha256, body.path))
+        return Done(item, fetched)
+
+    async def _hold(self, size: int) -> None:
+        """Wait until the writer holds room for ``size`` more bytes (always for one body)."""
+        async with self.room:
+            await self.room.wait_for(lambda: self.held == 0 or self.held + size <= HELD_BYTES)
+            self.held += size
+
+    async def _release(self, size: int) -> None:
+        async with self.room:
+            self.held -= size
+            self.room.notify_all()
+
+    def _record(self, done: Done) -> Record:
+        """The try's rows; counted."""
+        fetched, item = done.fetched, done.item
+        blob = None
+        if fetched.status == "complete" and fetched.sha256:
             blob = blob_row(fetched, self.clock())
             self.counts.archived += 1
-            self.counts.stored += int(new)
+            self.counts.stored += int(done.new)
             self.counts.bytes += fetched.size or 0
         elif fetched.status == "skipped":
             self.counts.skipped += 1
@@ -133,23 +178,11 @@ class Run:
         try:
             done = False
             while not done:
-                batch = [await self.records.get()]
-                deadline = time.monotonic() + GATHER_SECONDS
-                while len(batch) < BATCH and batch[-1] is not None:
-                    if self.records.empty():
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            break
-                        try:
-                            batch.append(await asyncio.wait_for(self.records.get(), left))
-                        except TimeoutError:
-                            break
-                    else:
-                        batch.append(self.records.get_nowait())
+                batch = await self._gather()
                 done = batch[-1] is None
-                rows = [r for r in batch if r is not None]
-                if rows:
-                    writing = asyncio.ensure_future(self._commit(rows))
+                tries = [r for r in batch if r is not None]
+                if tries:
+                    writing = asyncio.ensure_future(self._commit(tries))
                     await asyncio.shield(writing)
                     writing = None
         except asyncio.CancelledError:
@@ -161,17 +194,50 @@ class Run:
                 await self._commit(rest)
             raise
 
-    async def _commit(self, rows: list[Record]) -> None:
-        """Make the blobs durable, then record the rows that name them."""
+    async def _gather(self) -> list[Done | None]:
+        """The next batch: what comes within :data:`GATHER_SECONDS` of its first try."""
+        batch = [await self.records.get()]
+        size = len(batch[0].data or b"") if batch[0] is not None else 0
+        deadline = time.monotonic() + GATHER_SECONDS
+        while len(batch) < BATCH and size < BATCH_BYTES and batch[-1] is not None:
+            if self.records.empty():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self.records.get(), left))
+                except TimeoutError:
+                    break
+            else:
+                batch.append(self.records.get_nowait())
+            last = batch[-1]
+            size += len(last.data or b"") if last is not None else 0
+        return batch
+
+    async def _commit(self, tries: list[Done]) -> None:
+        """Store the in-memory bodies, make the blobs durable, then record the rows that
+        name them."""
         t0 = time.perf_counter()
-        await self.blobs.sync()
+        kept = [d for d in tries if d.data is not None]
+        if kept:
+            bodies = [(d.fetched.sha256 or "", d.data or b"") for d in kept]
+            try:
+                news = await self.blobs.put_many(bodies)
+            finally:
+                await self._release(sum(len(data) for _, data in bodies))
+            for d, new in zip(kept, news, strict=True):
+                d.new, d.data = new, None
+        rows = [self._record(d) for d in tries]
         t1 = time.perf_counter()
+        await self.blobs.sync()
+        t2 = time.perf_counter()
         await asyncio.to_thread(write_records, self.store, rows)
-        self.counts.sync_seconds += t1 - t0
-        self.counts.record_seconds += time.perf_counter() - t1
+        self.counts.store_seconds += t1 - t0
+        self.counts.sync_seconds += t2 - t1
+        self.counts.record_seconds += time.perf_counter() - t2
 
 
-def _drain(queue: asyncio.Queue[Record | None]) -> list[Record | None]:
+def _drain(queue: asyncio.Queue[Done | None]) -> list[Done | None]:
     items = []
     while not queue.empty():
         items.append(queue.get_nowait())

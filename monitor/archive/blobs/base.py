@@ -33,6 +33,8 @@ from monitor.errors import ArchiveError, BlobStoreError
 
 #: How much a store reads or writes at a time.
 CHUNK_SIZE = 1024 * 1024
+#: How many bodies :meth:`BlobStore.put_many` sends at once (a remote store's requests).
+_PUTS_AT_ONCE = 8
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -116,6 +118,16 @@ class BlobStore(ABC):
         check_sha256(sha256)
         path = await asyncio.to_thread(self._spill, data)
         return await self.put(sha256, path)
+
+    async def put_many(self, bodies: list[tuple[str, bytes]]) -> list[bool]:
+        """Store each ``(sha256, data)`` as :meth:`put_bytes` does (a few at a time); whether
+        each was new, in order. A store that cannot take one raises :class:`BlobStoreError`
+        (those before it may be stored)."""
+        news: list[bool] = []
+        for start in range(0, len(bodies), _PUTS_AT_ONCE):
+            some = bodies[start : start + _PUTS_AT_ONCE]
+            news += await asyncio.gather(*(self.put_bytes(sha, data) for sha, data in some))
+        return news
 
     def _spill(self, data: bytes) -> Path:
         with self.temp_file() as (path, file):

@@ -85,6 +85,16 @@ class LocalBlobStore(BlobStore):
         check_sha256(sha256)
         return await self._once(sha256, self._put_bytes, sha256, data)
 
+    async def put_many(self, bodies: list[tuple[str, bytes]]) -> list[bool]:
+        """All of them in one trip to a worker thread, one after the other (a body twice is
+        written once)."""
+        for sha256, _ in bodies:
+            check_sha256(sha256)
+        return await asyncio.to_thread(self._put_all, bodies)
+
+    def _put_all(self, bodies: list[tuple[str, bytes]]) -> list[bool]:
+        return [self._put_bytes(sha256, data) for sha256, data in bodies]
+
     async def _once(self, sha256: str, put: Callable[..., bool], *args: object) -> bool:
         """Run ``put`` in a thread, unless this body is being stored already (then wait for
         that, and say it is not new): one write per body even when two files share it."""
