@@ -40,7 +40,7 @@ def _stored(settings: Settings) -> dict[str, bytes]:
     """Every blob of the store's folder by name; nothing else may be there (no temp file)."""
     root = settings.data_dir / "blobs"
     files = [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-    assert all(p.parent.parent.parent == root for p in files), files
+    assert all(p.parent.parent == root and p.parent.name == p.name[:2] for p in files), files
     return {p.name: p.read_bytes() for p in files}
 
 

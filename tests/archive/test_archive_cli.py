@@ -35,9 +35,11 @@ def test_poll_archives_new_files(tmp_path: Path, db_url: str, drop: Path) -> Non
     assert "drop: archived 0 files" in result.stderr
 
 
-def _blob_path(tmp_path: Path, data: bytes) -> Path:
+def _blob_path(tmp_path: Path, data: bytes, *, older: bool = False) -> Path:
+    """Where a blob is: ``ab/<sha256>``, or where an older version kept it (``ab/cd/…``)."""
     sha = hashlib.sha256(data).hexdigest()
-    return tmp_path / "data" / "blobs" / sha[:2] / sha[2:4] / sha
+    folder = tmp_path / "data" / "blobs" / sha[:2]
+    return (folder / sha[2:4] if older else folder) / sha
 
 
 def test_verify_reports_missing_and_corrupt_blobs(tmp_path: Path, db_url: str, drop: Path) -> None:
@@ -79,3 +81,27 @@ def test_archived_lists_captures_with_provenance(tmp_path: Path, db_url: str, dr
     assert pdf["mime"] == "application/pdf" and pdf["sha256"] and pdf["url"].startswith("file://")
     assert "big.bin" in cli("archived", "drop", "--status", "skipped")
     cli("archived", "drop", "--status", "bogus", code=2)
+
+
+def test_a_store_of_the_older_layout_verifies(tmp_path: Path, db_url: str, drop: Path) -> None:
+    """A store whose blobs an older version kept at ``ab/cd/<sha256>``: verify reads them
+    there, a body stored there is not stored again, and a new one goes to ``ab/<sha256>``."""
+    put(drop, "a.txt", b"alpha")
+    put(drop, "b.txt", b"bravo")
+    cli = _cli(tmp_path, db_url, drop)
+    cli("poll")
+    for data in (b"alpha", b"bravo"):
+        older = _blob_path(tmp_path, data, older=True)
+        older.parent.mkdir(parents=True)
+        _blob_path(tmp_path, data).rename(older)
+    assert cli.json("verify") == []
+    put(drop, "copy of a.txt", b"alpha")
+    put(drop, "c.txt", b"charlie")
+    rows = cli.json("poll")
+    assert (rows[0]["archive"]["archived"], rows[0]["archive"]["stored"]) == (2, 1)
+    assert _blob_path(tmp_path, b"charlie").exists()
+    assert not _blob_path(tmp_path, b"alpha").exists()
+    _blob_path(tmp_path, b"bravo", older=True).unlink()
+    (missing,) = cli.json("verify", code=1)
+    assert missing["status"] == "missing"
+    assert missing["sha256"] == hashlib.sha256(b"bravo").hexdigest()

@@ -19,7 +19,7 @@ from tests.archive.helpers import archive, archive_settings, captures, poll_and_
 from tests.archive.servers import FileServer
 from tests.helpers import Clock, poll, put
 
-_BLOB = re.compile(r"data/blobs/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
+_BLOB = re.compile(r"data/blobs/[0-9a-f]{2}/[0-9a-f]{64}")
 
 HOSTILE_HTTP = {
     "..%2Fescape.txt": b"1",

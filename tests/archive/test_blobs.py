@@ -104,12 +104,34 @@ def test_local_layout_and_atomic_write(tmp_path: Path) -> None:
     assert store.root == tmp_path / "data" / "blobs"
     sha = _sha(b"body")
     asyncio.run(store.put_stream(sha, _chunks(b"body")))
-    assert (store.root / sha[:2] / sha[2:4] / sha).read_bytes() == b"body"
+    assert (store.root / sha[:2] / sha).read_bytes() == b"body"
+    assert store.path_of(sha) == store.root / sha[:2] / sha
     # Stray files in the folder are not blobs.
-    (store.root / sha[:2] / sha[2:4] / "notes.txt").write_text("x")
+    (store.root / sha[:2] / "notes.txt").write_text("x")
+    (store.root / sha[:2] / ("c" * 64)).write_text("x")  # a hash, in the wrong folder
     (store.root / "zz").mkdir()
     (store.root / "zz" / ("b" * 64)).write_text("x")
     assert list(store.hashes()) == [sha]
+
+
+def test_a_store_of_the_older_layout_is_read_checked_and_kept(tmp_path: Path) -> None:
+    """Blobs an older version kept one level deeper (``ab/cd/<sha256>``) are still blobs."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    old, new = b"stored by an older version", b"stored now"
+    older = store.root / _sha(old)[:2] / _sha(old)[2:4] / _sha(old)
+    older.parent.mkdir(parents=True)
+    older.write_bytes(old)
+    (older.parent / ("d" * 64)).write_text("x")  # a hash, in the wrong folder
+    assert store.exists(_sha(old)) and store.size(_sha(old)) == len(old)
+    assert b"".join(store.read(_sha(old))) == old and store.path_of(_sha(old)) == older
+    assert not asyncio.run(store.put_bytes(_sha(old), old))  # stored already: not written again
+    assert not asyncio.run(store.put_stream(_sha(old), _chunks(old)))
+    assert not (store.root / _sha(old)[:2] / _sha(old)).exists()
+    assert asyncio.run(store.put_many([(_sha(new), new), (_sha(old), old)])) == [True, False]
+    assert sorted(store.hashes()) == sorted([_sha(old), _sha(new)])
+    store.delete(_sha(old))
+    assert not older.exists() and not store.exists(_sha(old))
+    assert list(store.hashes()) == [_sha(new)]
 
 
 def test_file_url_and_unknown_kinds(tmp_path: Path) -> None:

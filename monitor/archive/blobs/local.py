@@ -1,4 +1,9 @@
-"""Blobs in a folder: ``<root>/ab/cd/<sha256>``, written atomically (temp file, then rename).
+"""Blobs in a folder: ``<root>/ab/<sha256>``, written atomically (temp file, then rename).
+
+At most 256 folders (``ab``: the hash's first two hex digits), so a young store does not make
+a folder per blob. Stores written before kept blobs one level deeper (``<root>/ab/cd/<sha256>``):
+those are read, listed, checked and deleted where they are, and a body stored there already is
+not written again.
 
 Temporary files live in ``<root>/.tmp`` so that the rename into place stays on one file system
 and is atomic: no reader ever sees part of a body under a blob's name. A body is written once
@@ -64,9 +69,27 @@ class LocalBlobStore(BlobStore):
         return self.root / _TEMP_DIR
 
     def path_of(self, sha256: str) -> Path:
-        """Where blob ``sha256`` is (or would be) kept."""
+        """Where blob ``sha256`` is: ``ab/<sha256>`` (where a new one goes), or where an older
+        store kept it (``ab/cd/<sha256>``) when only that exists."""
+        path = self._new_path(sha256)
+        if not os.path.lexists(path):
+            older = self._old_path(sha256)
+            if os.path.lexists(older):
+                return older
+        return path
+
+    def _new_path(self, sha256: str) -> Path:
+        check_sha256(sha256)
+        return self.root / sha256[:2] / sha256
+
+    def _old_path(self, sha256: str) -> Path:
         check_sha256(sha256)
         return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def _stored(self, sha256: str, size: int) -> bool:
+        """Whether blob ``sha256`` is stored whole (``size`` bytes), where new blobs go or
+        where an older store put it."""
+        return _has(self._new_path(sha256), size) or _has(self._old_path(sha256), size)
 
     async def put(self, sha256: str, path: Path) -> bool:
         check_sha256(sha256)
@@ -113,8 +136,7 @@ class LocalBlobStore(BlobStore):
                 task.add_done_callback(lambda _: self._storing.pop(sha256, None))
 
     def _put_bytes(self, sha256: str, data: bytes) -> bool:
-        final = self.path_of(sha256)
-        if _has(final, len(data)):
+        if self._stored(sha256, len(data)):
             return False
         folder = self.staging_dir()
         name = folder / f"blob-{secrets.token_hex(8)}.part"
@@ -137,9 +159,9 @@ class LocalBlobStore(BlobStore):
         return self._put(sha256, name, False)
 
     def _put(self, sha256: str, path: Path, chmod: bool = True) -> bool:
-        final = self.path_of(sha256)
+        final = self._new_path(sha256)
         try:
-            if _has(final, os.stat(path).st_size):
+            if self._stored(sha256, os.stat(path).st_size):
                 return False
             if not self.group_sync:
                 _fsync_file(path)
@@ -197,18 +219,17 @@ class LocalBlobStore(BlobStore):
 
     def delete(self, sha256: str) -> None:
         try:
-            self.path_of(sha256).unlink(missing_ok=True)
+            self._new_path(sha256).unlink(missing_ok=True)
+            self._old_path(sha256).unlink(missing_ok=True)
         except OSError as exc:
             raise BlobStoreError(os_error_message(exc, f"cannot delete blob {sha256}")) from exc
 
     def hashes(self) -> Iterator[str]:
         for first in _subdirs(self.root, 2):
-            for second in _subdirs(first, 2):
-                with os.scandir(second) as entries:
-                    names = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
-                for name in names:
-                    if is_sha256(name) and name[:2] == first.name and name[2:4] == second.name:
-                        yield name
+            names = set(_blob_names(first, first.name))
+            for second in _subdirs(first, 2):  # an older store's deeper folders
+                names.update(_blob_names(second, first.name + second.name))
+            yield from sorted(names)
 
     def remove_stale_temp(self, older_than: float = 86400.0) -> int:
         """Remove temporary files left by a crash, older than ``older_than`` seconds."""
@@ -225,6 +246,17 @@ class LocalBlobStore(BlobStore):
         return removed
 
 
+def _blob_names(folder: Path, prefix: str) -> list[str]:
+    """The names of the blobs right in ``folder`` (files named by a hash that starts with
+    ``prefix``); anything else is not a blob."""
+    with os.scandir(folder) as entries:
+        return [
+            e.name
+            for e in entries
+            if is_sha256(e.name) and e.name.startswith(prefix) and e.is_file(follow_symlinks=False)
+        ]
+
+
 def _has(final: Path, size: int) -> bool:
     """Whether a blob of ``size`` bytes is at ``final`` (a crash before a sync can leave a
     shorter one there, never named by the database: it is replaced)."""
@@ -235,7 +267,7 @@ def _has(final: Path, size: int) -> bool:
 
 
 def _place(temp: Path, final: Path) -> None:
-    """Rename ``temp`` to ``final`` (atomic; the folders ``ab/cd`` are made on first use).
+    """Rename ``temp`` to ``final`` (atomic; the folder ``ab`` is made on first use).
 
     A blob already there is the same body (or a short one a crash left): replacing it is
     harmless, and the caller has looked first, so it is rare.

@@ -1,6 +1,7 @@
 """Blobs in S3-compatible object storage (``s3://bucket/prefix``), through obstore.
 
-Keys are ``<prefix>/ab/cd/<sha256>``. A download is staged in a local temporary folder
+Keys are ``<prefix>/ab/cd/<sha256>`` (object storage has no folders to make: the folder
+store's flatter layout buys nothing here). A download is staged in a local temporary folder
 (``<data_dir>/archive-tmp``) while it is hashed, then uploaded; S3 makes an object visible
 only once the whole upload has succeeded, so a key either does not exist or holds the whole
 body. obstore is the optional ``s3`` extra: a missing install is reported when such a store
