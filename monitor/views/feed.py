@@ -161,9 +161,16 @@ def batch_rows(
             return rows
 
 
-def csv_text(rows: Sequence[View], model: type[View], *, zone: ZoneInfo) -> str:
-    """Rows of ``model`` as CSV with a header of its field names, as the CLI writes CSV."""
-    keys = list(model.model_fields)
+def csv_text(
+    rows: Sequence[View],
+    model: type[View],
+    *,
+    zone: ZoneInfo,
+    keys: Sequence[str] | None = None,
+) -> str:
+    """Rows of ``model`` as CSV, as the CLI writes CSV, with a header of its field names (or
+    of ``keys``, the columns to write)."""
+    keys = list(model.model_fields) if keys is None else list(keys)
     data: list[dict[str, Any]] = [row.model_dump() for row in rows]
     out = io.StringIO()
     write_csv(data, keys, zone=zone, stream=out)
