@@ -7,11 +7,11 @@ gathers tries for up to :data:`GATHER_SECONDS` (or :data:`BATCH` of them, or
 (:meth:`~monitor.archive.blobs.BlobStore.put_many`: for a folder, one trip to a worker thread
 for the whole batch), makes the batch's blobs durable
 (:meth:`~monitor.archive.blobs.BlobStore.sync`), then records the tries in one short
-transaction: a run of thousands of small files pays a thread trip, a sync and a transaction
-per batch, not per file, and a slow run records each file within half a second of its end. A
-blob is durable in the store before a row names it. Workers wait while the tries handed over
-hold more than :data:`HELD_BYTES` of bodies (memory stays bounded when the disk is slower
-than the network).
+transaction, while the next batch's bodies are stored: a run of thousands of small files pays
+a thread trip, a sync and a transaction per batch, not per file, and a slow run records each
+file within half a second of its end. A blob is durable in the store before a row names it.
+Workers wait while the tries handed over hold more than :data:`HELD_BYTES` of bodies (memory
+stays bounded when the disk is slower than the network).
 
 When a worker fails (:class:`~monitor.errors.BlobStoreError`: the store is full), the other
 workers are cancelled (their temporary files removed), the writer still records what was
@@ -42,9 +42,9 @@ Fetcher = HttpFetcher | LocalFetcher
 #: The most captures one transaction records.
 BATCH = 500
 #: The most bytes of in-memory bodies one batch stores.
-BATCH_BYTES = 32 * 1024 * 1024
+BATCH_BYTES = 8 * 1024 * 1024
 #: The most bytes of in-memory bodies handed to the writer and not yet stored.
-HELD_BYTES = 64 * 1024 * 1024
+HELD_BYTES = 16 * 1024 * 1024
 #: How long the writer gathers finished tries before it syncs the store and records them:
 #: one sync (a journal commit) per batch, not per file.
 GATHER_SECONDS = 0.5
@@ -173,25 +173,41 @@ class Run:
         return capture_row(self.tid, item, fetched, self.clock()), blob
 
     async def _writer(self) -> None:
-        """Record what the workers hand over, in batches, until the end (None) comes."""
-        writing: asyncio.Future[None] | None = None
+        """Store and record what the workers hand over, in batches, until the end (None)
+        comes: a batch's bodies are stored while the batch before it is synced and recorded."""
+        storing: asyncio.Future[None] | None = None
+        recording: asyncio.Future[None] | None = None
+        tries: list[Done] = []
         try:
             done = False
             while not done:
                 batch = await self._gather()
                 done = batch[-1] is None
                 tries = [r for r in batch if r is not None]
-                if tries:
-                    writing = asyncio.ensure_future(self._commit(tries))
-                    await asyncio.shield(writing)
-                    writing = None
+                if not tries:
+                    continue
+                storing = asyncio.ensure_future(self._store(tries))
+                await asyncio.shield(storing)
+                if recording is not None:
+                    await asyncio.shield(recording)
+                recording = asyncio.ensure_future(self._commit(tries))
+                storing, tries = None, []
+            if recording is not None:
+                await asyncio.shield(recording)
         except asyncio.CancelledError:
-            # The run stops: what was handed over is still recorded (its blobs are stored).
-            if writing is not None:
-                await writing
+            # The run stops: what was handed over is still stored and recorded.
+            if storing is not None:
+                await storing
+            if recording is not None:
+                await recording
             rest = [r for r in _drain(self.records) if r is not None]
-            if rest:
-                await self._commit(rest)
+            await self._store(rest)
+            if tries or rest:
+                await self._commit(tries + rest)
+            raise
+        except BaseException:
+            if recording is not None:
+                await asyncio.wait([recording])  # never left running after the run
             raise
 
     async def _gather(self) -> list[Done | None]:
@@ -214,27 +230,30 @@ class Run:
             size += len(last.data or b"") if last is not None else 0
         return batch
 
-    async def _commit(self, tries: list[Done]) -> None:
-        """Store the in-memory bodies, make the blobs durable, then record the rows that
-        name them."""
-        t0 = time.perf_counter()
+    async def _store(self, tries: list[Done]) -> None:
+        """Store the in-memory bodies of ``tries`` (their room is given back)."""
         kept = [d for d in tries if d.data is not None]
-        if kept:
-            bodies = [(d.fetched.sha256 or "", d.data or b"") for d in kept]
-            try:
-                news = await self.blobs.put_many(bodies)
-            finally:
-                await self._release(sum(len(data) for _, data in bodies))
-            for d, new in zip(kept, news, strict=True):
-                d.new, d.data = new, None
+        if not kept:
+            return
+        t0 = time.perf_counter()
+        bodies = [(d.fetched.sha256 or "", d.data or b"") for d in kept]
+        try:
+            news = await self.blobs.put_many(bodies)
+        finally:
+            await self._release(sum(len(data) for _, data in bodies))
+            self.counts.store_seconds += time.perf_counter() - t0
+        for d, new in zip(kept, news, strict=True):
+            d.new, d.data = new, None
+
+    async def _commit(self, tries: list[Done]) -> None:
+        """Make the blobs of ``tries`` durable, then record the rows that name them."""
         rows = [self._record(d) for d in tries]
-        t1 = time.perf_counter()
+        t0 = time.perf_counter()
         await self.blobs.sync()
-        t2 = time.perf_counter()
+        t1 = time.perf_counter()
         await asyncio.to_thread(write_records, self.store, rows)
-        self.counts.store_seconds += t1 - t0
-        self.counts.sync_seconds += t2 - t1
-        self.counts.record_seconds += time.perf_counter() - t2
+        self.counts.sync_seconds += t1 - t0
+        self.counts.record_seconds += time.perf_counter() - t1
 
 
 def _drain(queue: asyncio.Queue[Done | None]) -> list[Done | None]:
