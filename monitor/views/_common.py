@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -83,7 +84,7 @@ class ArchivedBody(View):
     error: str | None = Field(description="Why the last try failed or was skipped.")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TargetInfo:
     """A target as the views know it: from the database, the config, or both."""
 
@@ -92,8 +93,9 @@ class TargetInfo:
     id: int | None
     config: TargetConfig | None
 
-    @property
+    @cached_property
     def url_for(self) -> UrlFor | None:
+        """The source's ``url_for`` (made once: a source compiles the target's globs)."""
         return None if self.config is None else make_source(self.config).url_for
 
     def url(self, path: str) -> str | None:

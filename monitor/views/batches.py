@@ -225,8 +225,10 @@ def batch_files(
     zone: ZoneInfo,
     offset: int = 0,
     limit: int = 500,
+    version_id: int | None = None,
 ) -> Page[BatchFileRow]:
-    """A page of a batch's files, by path, with what the archive holds of each."""
+    """A page of a batch's files, by path, with what the archive holds of each (only the
+    file holding version ``version_id``, when given)."""
     target = resolve_target(conn, settings, q.target_names(conn)[batch.target_id])
     stmt = (
         select(batch_file_t.c.change, *VERSION_COLUMNS)
@@ -234,6 +236,8 @@ def batch_files(
         .where(batch_file_t.c.batch_id == batch.id)
         .order_by(batch_file_t.c.path, batch_file_t.c.id)
     )
+    if version_id is not None:
+        stmt = stmt.where(batch_file_t.c.version_id == version_id)
     rows = [
         (str(r[0]), StoredVersion(*r[1:])) for r in conn.execute(stmt.offset(offset).limit(limit))
     ]
@@ -260,6 +264,17 @@ def batch_files(
         for change, v in rows
     ]
     return Page[BatchFileRow](items=items, total=count_of(conn, stmt), offset=offset, limit=limit)
+
+
+def batch_file(
+    conn: Connection, settings: Settings, batch_id: int, version_id: int, *, zone: ZoneInfo
+) -> BatchFileRow:
+    """The file of batch ``batch_id`` that holds version ``version_id``; NotFound if none."""
+    batch = q.get_batch(conn, batch_id)
+    found = batch_files(conn, settings, batch, zone=zone, limit=1, version_id=version_id)
+    if not found.items:
+        raise NotFound(f"batch {batch_id} holds no file of version {version_id}")
+    return found.items[0]
 
 
 def review_trail(conn: Connection, batch_id: int, *, zone: ZoneInfo) -> list[ReviewEventRow]:

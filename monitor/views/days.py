@@ -108,8 +108,13 @@ class FolderNode(View):
     moved: int = Field(description="Entries moved under it (by their new path).")
     bytes: int = Field(description="Bytes of the files changed under it (size as shown).")
     folders: list[FolderNode] = Field(description="Its sub-folders holding changes, by name.")
+    more_folders: int = Field(description="Sub-folders left out by the tree's folder cap.")
     changes: list[Change] = Field(description="Changes of entries directly in it, by path.")
     more: int = Field(description="Changes directly in it left out by the tree's cap.")
+    deeper: int = Field(
+        description="Changes in sub-folders below the tree's depth (counted here, not shown: "
+        "filter by this folder to see them)."
+    )
 
 
 class DayDiff(View):
@@ -156,10 +161,18 @@ def day_diff(
     filters: DayFilters | None = None,
     limit: int = 500,
     tree_limit: int = 500,
+    tree_depth: int = 4,
+    tree_folders: int = 500,
 ) -> DayDiff:
-    """The changes of target ``name`` on ``day`` (``monitor diff --day``), filtered."""
-    if limit < 0 or tree_limit < 0:
-        raise UsageError("limit and tree_limit must be 0 or more")
+    """The changes of target ``name`` on ``day`` (``monitor diff --day``), filtered.
+
+    Each list holds at most ``limit`` changes. The tree holds folders down to ``tree_depth``
+    levels below the ``folder`` filter (or the root), at most ``tree_folders`` folders (those
+    nearest the root first), and at most ``tree_limit`` changes in all; its counts are never
+    cut.
+    """
+    if min(limit, tree_limit, tree_depth, tree_folders) < 0:
+        raise UsageError("limit, tree_limit, tree_depth and tree_folders must be 0 or more")
     filters = filters or DayFilters()
     target = resolve_target(conn, settings, name)
     start, end = day_bounds(day, zone)
@@ -169,6 +182,7 @@ def day_diff(
     kept = [c for c in changes if _keep(c, filters, _matcher(filters.path))]
     shown = {kind: [c for c in kept if c.kind == kind][:limit] for kind in CHANGE_KINDS}
     summary = _summary(kept)
+    base = len(filters.folder.strip("/").split("/")) if filters.folder else 0
     return DayDiff(
         target=target.name,
         day=day,
@@ -185,7 +199,7 @@ def day_diff(
         total=_summary(changes),
         more=_more(summary, shown),
         filters=filters,
-        tree=_tree(kept, target, zone, tree_limit),
+        tree=_tree(kept, target, zone, _TreeCaps(tree_limit, base + tree_depth, tree_folders)),
     )
 
 
@@ -288,18 +302,32 @@ def _moved(change: _Change, target: TargetInfo, zone: ZoneInfo) -> Moved:
     )
 
 
+def _zero_counts() -> dict[str, int]:
+    return {"added": 0, "removed": 0, "modified": 0, "moved": 0}
+
+
 @dataclass
 class _Node:
     name: str
     path: str
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANGE_KINDS, 0))
+    counts: dict[str, int] = field(default_factory=_zero_counts)
     size: int = 0
     folders: dict[str, _Node] = field(default_factory=dict)
     changes: list[_Change] = field(default_factory=list)
     more: int = 0
+    deeper: int = 0
 
 
-def _tree(changes: list[_Change], target: TargetInfo, zone: ZoneInfo, cap: int) -> FolderNode:
+@dataclass(frozen=True, slots=True)
+class _TreeCaps:
+    leaves: int
+    depth: int
+    folders: int
+
+
+def _tree(
+    changes: list[_Change], target: TargetInfo, zone: ZoneInfo, caps: _TreeCaps
+) -> FolderNode:
     root = _Node("", "")
     shown = 0
     for change in sorted(changes, key=lambda c: c.path):
@@ -307,15 +335,37 @@ def _tree(changes: list[_Change], target: TargetInfo, zone: ZoneInfo, cap: int) 
         parts = change.path.split("/")[:-1]
         size = (change.version.size or 0) if change.version.type == "file" else 0
         _count(node, change.kind, size)
-        for depth, part in enumerate(parts):
-            node = node.folders.setdefault(part, _Node(part, "/".join(parts[: depth + 1])))
+        for depth, part in enumerate(parts[: caps.depth]):
+            child = node.folders.get(part)
+            if child is None:
+                child = node.folders[part] = _Node(part, "/".join(parts[: depth + 1]))
+            node = child
             _count(node, change.kind, size)
-        if shown < cap:
+        if len(parts) > caps.depth:
+            node.deeper += 1
+        elif shown < caps.leaves:
             node.changes.append(change)
             shown += 1
         else:
             node.more += 1
-    return _frozen(root, target, zone)
+    return _frozen(root, target, zone, _shown_folders(root, caps.folders))
+
+
+def _shown_folders(root: _Node, most: int) -> set[int]:
+    """The nodes (by id) of the ``most`` folders nearest the root, by name within a level."""
+    shown: set[int] = set()
+    level = [root]
+    while level and len(shown) < most:
+        below = []
+        for node in level:
+            for name in sorted(node.folders):
+                if len(shown) >= most:
+                    return shown
+                child = node.folders[name]
+                shown.add(id(child))
+                below.append(child)
+        level = below
+    return shown
 
 
 def _count(node: _Node, kind: str, size: int) -> None:
@@ -323,7 +373,9 @@ def _count(node: _Node, kind: str, size: int) -> None:
     node.size += size
 
 
-def _frozen(node: _Node, target: TargetInfo, zone: ZoneInfo) -> FolderNode:
+def _frozen(node: _Node, target: TargetInfo, zone: ZoneInfo, shown: set[int]) -> FolderNode:
+    children = [node.folders[k] for k in sorted(node.folders)]
+    kept = [c for c in children if id(c) in shown]
     return FolderNode(
         name=node.name,
         path=node.path,
@@ -332,9 +384,11 @@ def _frozen(node: _Node, target: TargetInfo, zone: ZoneInfo) -> FolderNode:
         modified=node.counts["modified"],
         moved=node.counts["moved"],
         bytes=node.size,
-        folders=[_frozen(node.folders[k], target, zone) for k in sorted(node.folders)],
+        folders=[_frozen(c, target, zone, shown) for c in kept],
+        more_folders=len(children) - len(kept),
         changes=[_leaf(c, target, zone) for c in node.changes],
         more=node.more,
+        deeper=node.deeper,
     )
 
 

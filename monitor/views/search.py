@@ -2,9 +2,14 @@
 
 Paths are stored escaped (:func:`monitor.store.types.encode_path`), so the words searched for
 are escaped the same way, then LIKE's wildcards in them (``%``, ``_``) are escaped so they
-match themselves. A substring cannot use a B-tree index: the search reads the version table
-once (about 30 ms per 100,000 versions on either database), groups the versions by path,
-and stops counting at ``cap`` paths.
+match themselves. Case is ignored for ASCII letters on SQLite, for every letter on PostgreSQL.
+
+A substring cannot use a B-tree index, so the search reads the whole version table (no index
+would help short of trigram indexes, which SQLite lacks). Measured with 130,000 versions: a
+rare word takes 40-70 ms on SQLite and 60-160 ms on PostgreSQL; a word in 100,000 paths
+175 ms and 480-600 ms, most of it sorting the matches to group them by path (PostgreSQL
+sorts on disk past ``work_mem``, 4 MB by default). Counting stops at ``cap`` paths, and a
+first page that is not full needs no count.
 """
 
 from __future__ import annotations
@@ -72,7 +77,14 @@ def search_paths(
     """Paths containing ``words`` (case-insensitive), of ``target`` or of every target."""
     check_paging(offset, limit)
     stored = type_coerce(version_t.c.path, Text)  # as stored: escaped, not decoded
-    matches = func.lower(stored).like(func.lower(literal(like_pattern(words), Text)), _ESCAPE)
+    pattern = literal(like_pattern(words), Text)
+    # SQLite's LIKE ignores the case of ASCII letters, as its lower() does, without calling a
+    # function per row; on PostgreSQL lower() LIKE lower() reads 130,000 paths in 53 ms, ILIKE
+    # in 77 ms.
+    if conn.dialect.name == "sqlite":
+        matches = stored.like(pattern, escape=_ESCAPE)
+    else:
+        matches = func.lower(stored).like(func.lower(pattern), escape=_ESCAPE)
     stmt = select(
         version_t.c.target_id,
         func.min(stored).label("path"),
@@ -88,10 +100,13 @@ def search_paths(
             raise NotFound(f"no target named {target!r} in the database")
         stmt = stmt.where(version_t.c.target_id == tid)
     stmt = stmt.group_by(version_t.c.target_id, version_t.c.path_key)
-    total = vq.count_of(conn, stmt.with_only_columns(version_t.c.target_id).limit(cap + 1))
     rows = conn.execute(
         stmt.order_by(func.min(stored), version_t.c.target_id).offset(offset).limit(limit)
     ).all()
+    if offset == 0 and len(rows) < limit:
+        total = len(rows)  # a first page that is not full holds every match
+    else:  # counting stops at cap + 1 paths: quick when many match
+        total = vq.count_of(conn, stmt.with_only_columns(version_t.c.target_id).limit(cap + 1))
     latest = _latest(conn, [int(r.latest) for r in rows])
     times = vq.snapshot_times(conn, [int(r.first) for r in rows] + [int(r.gone or 0) for r in rows])
     names = target_names(conn)

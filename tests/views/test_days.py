@@ -161,3 +161,24 @@ def test_unknown_target_and_target_never_polled(world: World) -> None:
         empty = day_diff(conn, world.settings, "drop", DAY, zone=PARIS)
     assert empty.summary.added == 0 and empty.from_state.snapshot is None
     assert empty.tree.folders == [] and empty.tree.changes == []
+
+
+def test_tree_depth_and_folder_caps(world: World) -> None:
+    four_days(world)
+    shallow = diff(world, tree_depth=1, tree_folders=2).tree
+    assert [f.name for f in shallow.folders] == ["ep01", "ep03"]
+    assert shallow.more_folders == 1  # ep04
+    ep03 = node(shallow, "ep03")
+    assert (ep03.folders, ep03.deeper, ep03.added) == ([], 1, 5)  # ep03/deep/x.PNG not shown
+    assert [c.entry.path for c in ep03.changes] == [BACKSLASH, BAD_BYTES, CRLF, "ep03/deep"]
+    # The folder cap keeps the folders nearest the root.
+    budget = diff(world, tree_folders=3).tree
+    assert [f.name for f in budget.folders] == ["ep01", "ep03", "ep04"]
+    assert (node(budget, "ep03").folders, node(budget, "ep03").more_folders) == ([], 1)
+    # Below a folder filter, the depth counts from that folder.
+    inside = diff(world, tree_depth=1, filters=DayFilters(folder="ep03")).tree
+    deep = node(inside, "ep03/deep")
+    assert ([c.entry.path for c in deep.changes], deep.deeper) == (["ep03/deep/x.PNG"], 0)
+    flat = diff(world, tree_depth=0).tree
+    assert (flat.folders, flat.deeper, flat.added) == ([], 7, 8)
+    assert [c.entry.path for c in flat.changes] == ["ep03", "ep04", "gone.txt", "grow.txt"]
