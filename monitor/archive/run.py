@@ -42,9 +42,9 @@ Fetcher = HttpFetcher | LocalFetcher
 #: The most captures one transaction records.
 BATCH = 500
 #: The most bytes of in-memory bodies one batch stores.
-BATCH_BYTES = 8 * 1024 * 1024
+BATCH_BYTES = 4 * 1024 * 1024
 #: The most bytes of in-memory bodies handed to the writer and not yet stored.
-HELD_BYTES = 16 * 1024 * 1024
+HELD_BYTES = 8 * 1024 * 1024
 #: How long the writer gathers finished tries before it syncs the store and records them:
 #: one sync (a journal commit) per batch, not per file.
 GATHER_SECONDS = 0.5

@@ -50,9 +50,18 @@ from monitor.web.sessions import SessionMiddleware, secret_key
 
 def routers() -> list[APIRouter]:
     """Every router of the app, in order: the one place a page or API module is added."""
-    from monitor.web import health, home, login
+    from monitor.web import health, login
+    from monitor.web.pages import dashboard, feed, files, search, targets
 
-    return [login.router, health.router, home.router]
+    return [
+        login.router,
+        health.router,
+        dashboard.router,
+        targets.router,
+        files.router,
+        search.router,
+        feed.router,
+    ]
 
 
 def check_ready(settings: Settings) -> None:
