@@ -43,7 +43,7 @@ def test_login_sets_a_strict_session_cookie_and_lands_on_next(
         home = client.get("/", headers=HTML)
         assert home.status_code == 200
         assert '<span class="user">ana</span>' in home.text
-        assert "No pages yet." in home.text
+        assert "Nothing is watched yet" in home.text
 
 
 def test_cookie_is_secure_over_https(settings: Settings, serve: Serve) -> None:
