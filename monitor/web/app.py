@@ -51,6 +51,7 @@ from monitor.web.sessions import SessionMiddleware, secret_key
 def routers() -> list[APIRouter]:
     """Every router of the app, in order: the one place a page or API module is added."""
     from monitor.web import health, login
+    from monitor.web.api import routers as api_routers
     from monitor.web.pages import dashboard, feed, files, search, targets
 
     return [
@@ -61,6 +62,7 @@ def routers() -> list[APIRouter]:
         files.router,
         search.router,
         feed.router,
+        *api_routers(),
     ]
 
 
