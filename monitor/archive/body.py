@@ -93,12 +93,14 @@ class Body:
 
     def write(self, chunk: bytes | memoryview) -> None:
         self._count(chunk)
-        self.digest.update(chunk)
         if self._file is None:
+            # Kept: hashed once whole (each update of over 2 KiB lets another thread take
+            # the GIL, and the event loop waits to get it back).
             self._chunks.append(bytes(chunk))
             if self.size > SPILL_BYTES:
                 self._spill()
             return
+        self.digest.update(chunk)
         self._write_file(chunk)
 
     def _count(self, chunk: bytes | memoryview) -> None:
@@ -182,6 +184,7 @@ class Body:
     def _spill(self) -> None:
         self.path, self._file = self.store.open_temp()
         for chunk in self._chunks:
+            self.digest.update(chunk)
             write(self._file, chunk, self.store.describe())
         self._written = self.size
         self._chunks = []
@@ -210,6 +213,7 @@ class Body:
             close(file, self.store.describe())
         else:
             self.data = b"".join(self._chunks)
+            self.digest.update(self.data)
             self._chunks = []
 
     def discard(self) -> None:
