@@ -511,8 +511,11 @@ class RawBody:
         connection.buffer.clear()
         transport.set_protocol(into)
         connection.reader.feed_eof()  # what the reader holds, without waiting for more
-        while part := await connection.reader.read(MAX_HEAD):
-            into.extra += part
+        try:
+            while part := await connection.reader.read(MAX_HEAD):
+                into.extra += part
+        except (OSError, ssl.SSLError) as exc:  # the reader had met an error already
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
         transport.pause_reading()  # the reader's read may have resumed it
         return into
 
