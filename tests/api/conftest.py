@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,12 @@ class Api:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def session(self, user: str = "ana") -> httpx.Client:
-        client = self.live.client()
-        assert login(client, user).status_code in (200, 303)
-        return client
+    @contextmanager
+    def session(self, user: str = "ana") -> Iterator[httpx.Client]:
+        """A client logged in as ``user`` through the login form."""
+        with self.live.client() as client:
+            assert login(client, user).status_code == 303
+            yield client
 
 
 def web_toml(hashed: str) -> str:

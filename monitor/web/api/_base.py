@@ -28,7 +28,8 @@ from starlette.responses import Response
 from monitor.errors import ArchiveError, BlobMissing, NotFound, StoreError, UsageError
 from monitor.web.deps import current_user, get_settings, web_state
 
-MAX_ID = 2**63 - 1
+#: Ids are INTEGER columns: a bigger number is no id (and PostgreSQL refuses to compare it).
+MAX_ID = 2**31 - 1
 MAX_OFFSET = 2**31 - 1
 MAX_TEXT = 10_000
 FIRST_DAY = date(1900, 1, 1)
@@ -151,6 +152,12 @@ DayTo = Annotated[
 
 #: A page size, for lists whose views cap it at 1000.
 Limit = Annotated[int, Query(description="Rows a page holds at most.", ge=1, le=1000)]
+
+
+def check_range(start: date | None, end: date | None) -> None:
+    """UsageError (422) for a day range that ends before it starts."""
+    if start is not None and end is not None and end < start:
+        raise UsageError(f"the range ends ({end}) before it starts ({start})")
 
 
 def raw_query_value(request: Request, key: str) -> str | None:

@@ -42,6 +42,7 @@ from monitor.web.api._base import (
     StorableText,
     TargetFilter,
     api_router,
+    check_range,
     now_of,
     view_response,
     zone_of,
@@ -97,6 +98,7 @@ def get_batches(
     limit: Limit = 50,
 ) -> Response:
     """Batches, newest first, opened from local day ``start`` to ``end`` (both included)."""
+    check_range(start, end)
     with store.read() as conn:
         view = batch_list(
             conn, zone=zone_of(request), target=target, review=review, status=status,
