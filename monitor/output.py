@@ -8,6 +8,8 @@ the lone surrogate ``\\udcXX`` that ``os.fsencode`` turns back into that byte).
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import re
 import sys
@@ -186,11 +188,19 @@ def write_csv(
     rows: Sequence[dict[str, Any]], keys: Sequence[str], *, zone: ZoneInfo, stream: IO[str]
 ) -> None:
     """CSV with a header; undecodable bytes as \\xNN, and a cell that a spreadsheet would
-    run as a formula (=, +, -, @) starts with a quote."""
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(keys)
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(k), zone) for k in keys])
+    run as a formula (=, +, -, @) starts with a quote.
+
+    Rows end in ``\\n``, and a cell holding a CR or LF is quoted: a writer whose line
+    terminator is ``\\n`` alone leaves a bare CR unquoted, where a spreadsheet starts a new
+    row (whose first cell is then the rest of a hostile name: ``x\\r=HYPERLINK(...)``)."""
+    line = io.StringIO()
+    writer = csv.writer(line, lineterminator="\r\n")
+    cells = ([_csv_cell(row.get(k), zone) for k in keys] for row in rows)
+    for line_cells in itertools.chain([list(keys)], cells):
+        writer.writerow(line_cells)
+        stream.write(line.getvalue()[:-2] + "\n")
+        line.seek(0)
+        line.truncate()
 
 
 def _csv_cell(value: Any, zone: ZoneInfo) -> str:
