@@ -52,7 +52,7 @@ def routers() -> list[APIRouter]:
     """Every router of the app, in order: the one place a page or API module is added."""
     from monitor.web import health, login
     from monitor.web.api import routers as api_routers
-    from monitor.web.pages import dashboard, feed, files, search, targets
+    from monitor.web.pages import batches, bodies, dashboard, days, feed, files, search, targets
 
     return [
         login.router,
@@ -62,6 +62,9 @@ def routers() -> list[APIRouter]:
         files.router,
         search.router,
         feed.router,
+        days.router,
+        batches.router,
+        bodies.router,
         *api_routers(),
     ]
 
