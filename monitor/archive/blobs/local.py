@@ -94,7 +94,7 @@ class LocalBlobStore(BlobStore):
     async def put(self, sha256: str, path: Path) -> bool:
         check_sha256(sha256)
         try:
-            return await self._once(sha256, self._put, sha256, path, True)
+            return await self._once(sha256, self._put, sha256, path)
         except asyncio.CancelledError:
             # A cancelled call may never have reached a thread: the file is removed here (a
             # thread already at work then fails to place it, or has placed it already).
@@ -156,13 +156,26 @@ class LocalBlobStore(BlobStore):
         except BaseException:
             name.unlink(missing_ok=True)
             raise
-        return self._put(sha256, name, False)
+        return self._move_in(sha256, name, chmod=False)
 
-    def _put(self, sha256: str, path: Path, chmod: bool = True) -> bool:
+    def _put(self, sha256: str, path: Path) -> bool:
+        try:
+            stored = self._stored(sha256, os.stat(path).st_size)
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise BlobStoreError(
+                os_error_message(exc, f"cannot store blob {sha256} in {self.root}")
+            ) from exc
+        if stored:
+            path.unlink(missing_ok=True)
+            return False
+        return self._move_in(sha256, path, chmod=True)
+
+    def _move_in(self, sha256: str, path: Path, *, chmod: bool) -> bool:
+        """Rename the finished temporary file ``path`` to blob ``sha256`` (the caller has
+        looked for it first); ``path`` is removed if that fails."""
         final = self._new_path(sha256)
         try:
-            if self._stored(sha256, os.stat(path).st_size):
-                return False
             if not self.group_sync:
                 _fsync_file(path)
             if chmod:
@@ -172,11 +185,13 @@ class LocalBlobStore(BlobStore):
             if not self.group_sync:
                 _fsync_dir(final.parent)
         except OSError as exc:
+            path.unlink(missing_ok=True)
             raise BlobStoreError(
                 os_error_message(exc, f"cannot store blob {sha256} in {self.root}")
             ) from exc
-        finally:
+        except BaseException:
             path.unlink(missing_ok=True)
+            raise
         return True
 
     async def sync(self) -> None:
