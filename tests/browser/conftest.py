@@ -7,8 +7,10 @@ Fixtures:
   free loopback port. ``site.put(rel, data)`` adds a file to the drop, ``site.poll()`` polls it
   through the CLI, ``site.cli(...)`` runs any command; the first poll (the baseline) ran
   already, so what a test puts and polls arrives in batches.
-- ``browser``: one Chromium per worker (``/usr/bin/chromium``; ``MONITOR_TEST_CHROMIUM`` names
-  another). Playwright downloads no browser.
+- ``browser``: one Chromium per test module (``/usr/bin/chromium``; ``MONITOR_TEST_CHROMIUM``
+  names another). Playwright downloads no browser. Not per session: Playwright's sync API
+  keeps an event loop running while it is open, and every later ``asyncio.run`` of the same
+  pytest worker (each poll of the other tests) would fail.
 - ``page``: a fresh browser context and page per test. Anything the page logs as an error
   (a script error, a CSP violation, a failed request of the page's own) and any dialog
   (``alert()``) fails the test, as does a script, style sheet or image answered with an
@@ -128,7 +130,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (as .ci/run does)")
