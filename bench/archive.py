@@ -11,7 +11,11 @@ Cases (random bytes, so no two files share a hash; nginx from ``serve_nginx.sh``
 - ``local``: the 2 GiB file of ``huge`` as a local target (memory; ``cp`` as the reference).
 
 For each case, ``--times`` rounds (median), each round in this order, ``sync`` between runs
-(untimed, so one run's dirty pages do not slow the next):
+(untimed, so one run's dirty pages do not slow the next). Every run writes into a new folder
+under ``work/runs``, removed only when the case is done: ext4 skips inodes freed in the last
+minutes when it allocates new ones (``recently_deleted``), so removing 2,000 files just
+before a run made that run's file creations cost up to 1 ms of kernel time each (curl's
+and the archive's alike, whichever came next):
 
 1. ``curl -s -Z --parallel-max N -K LIST`` writing every file to a fresh folder (N: the
    target's ``concurrency``, 8) — the reference; and ``curl`` to ``/dev/null`` (the network
@@ -142,6 +146,22 @@ def fresh(folder: Path) -> Path:
     return folder
 
 
+class Runs:
+    """A new folder for each run under ``work/runs``, all removed at the end of the case."""
+
+    def __init__(self, work: Path) -> None:
+        self.root = work / "runs"
+        self.count = 0
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def new(self, kind: str) -> Path:
+        self.count += 1
+        return fresh(self.root / f"{self.count:03d}-{kind}")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 def curl_list(path: Path, base: str, tree: Tree, out: Path | None) -> Path:
     lines = []
     for i, rel in enumerate(tree.paths):
@@ -203,17 +223,13 @@ def noarchive_round(exe: str, work: Path, target: str) -> Run:
 def bench_http(exe: str, tree: Tree, base: str, work: Path, times: int) -> dict[str, Any]:
     target = http_target(base)
     rounds: list[Round] = []
+    runs = Runs(work)
     for n in range(times):
-        out = fresh(work / "curl-out")
-        lst = curl_list(work / "curl-files.cfg", base, tree, out)
-        c = curl(lst)
-        fresh(work / "curl-out")
-        cs, _ = curl_sync(lst)
-        shutil.rmtree(work / "curl-out", ignore_errors=True)
+        c = curl(curl_list(work / "curl-files.cfg", base, tree, runs.new("curl")))
+        cs, _ = curl_sync(curl_list(work / "curl-files.cfg", base, tree, runs.new("curl-sync")))
         null = curl(curl_list(work / "curl-null.cfg", base, tree, None))
-        m, archive = monitor_round(exe, work / "monitor", target, tree)
-        shutil.rmtree(work / "monitor", ignore_errors=True)
-        plain = noarchive_round(exe, work / "monitor", target)
+        m, archive = monitor_round(exe, runs.new("monitor"), target, tree)
+        plain = noarchive_round(exe, runs.new("monitor-plain"), target)
         rounds.append(
             Round(
                 c.seconds, cs, null.seconds, c.max_rss_bytes, float(archive["seconds"]),
@@ -229,7 +245,7 @@ def bench_http(exe: str, tree: Tree, base: str, work: Path, times: int) -> dict[
             f"{m.cpu_seconds:.2f} s, without archive {plain.seconds:.2f} s); "
             f"RSS {m.max_rss_bytes / MiB:.0f} MiB"
         )
-    shutil.rmtree(work / "monitor", ignore_errors=True)
+    runs.remove()
     return summarise(tree, rounds)
 
 
@@ -237,13 +253,12 @@ def bench_local(exe: str, tree: Tree, work: Path, times: int) -> dict[str, Any]:
     """The 2 GiB file as a local target: memory, and ``cp`` as the reference."""
     target = f'kind = "local"\npath = "{tree.root}"\n'
     rounds: list[Round] = []
+    runs = Runs(work)
     for _ in range(times):
-        out = fresh(work / "cp-out")
+        out = runs.new("cp")
         c = run(["cp", str(tree.root / tree.paths[0]), str(out / "copy")], stdout="devnull")
-        shutil.rmtree(out, ignore_errors=True)
-        m, archive = monitor_round(exe, work / "monitor", target, tree)
-        shutil.rmtree(work / "monitor", ignore_errors=True)
-        plain = noarchive_round(exe, work / "monitor", target)
+        m, archive = monitor_round(exe, runs.new("monitor"), target, tree)
+        plain = noarchive_round(exe, runs.new("monitor-plain"), target)
         rounds.append(
             Round(
                 c.seconds, c.seconds, c.seconds, c.max_rss_bytes, float(archive["seconds"]),
@@ -252,7 +267,7 @@ def bench_local(exe: str, tree: Tree, work: Path, times: int) -> dict[str, Any]:
                 int(archive["archived"]), int(archive["bytes"]),
             )
         )  # fmt: skip
-    shutil.rmtree(work / "monitor", ignore_errors=True)
+    runs.remove()
     return summarise(tree, rounds)
 
 
