@@ -15,6 +15,7 @@ Modules, one job each:
 - :mod:`~monitor.web.files`: serving archived bodies safely (attachments, safe inline images).
 - :mod:`~monitor.web.health`: ``/healthz`` and ``/metrics``; :mod:`~monitor.web.metrics` reads
   the metrics from the database at each scrape.
+- :mod:`~monitor.web.home`: a placeholder dashboard at ``/``, until the real one.
 - :mod:`~monitor.web.server`: uvicorn, for ``monitor serve`` and inside ``monitor run``.
 """
 

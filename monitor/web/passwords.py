@@ -80,6 +80,8 @@ def parse_password_hash(text: str) -> ScryptHash:
         salt, digest = _unb64(match.group(4)), _unb64(match.group(5))
     except binascii.Error as exc:
         raise ValueError(f"{_SCRYPT_HINT}: bad base64") from exc
+    if len(salt) < SALT_BYTES or not HASH_BYTES <= len(digest) <= 64:
+        raise ValueError(f"{_SCRYPT_HINT}: its salt or hash is too short (cut when pasted?)")
     return ScryptHash(n, r, p, salt, digest)
 
 
