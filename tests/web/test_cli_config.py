@@ -8,6 +8,7 @@ import re
 import select
 import signal
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -57,25 +58,43 @@ def run_on_a_terminal(*answers: str) -> tuple[int, str]:
         os.execv(sys.executable, [sys.executable, "-m", "monitor", "web-password"])
     output = b""
     pending = list(answers)
-    deadline = time.monotonic() + 30
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            break
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-        if pending and output.rstrip().endswith((b"Password:", b"Again:")):
-            os.write(fd, pending.pop(0).encode() + b"\n")
-    if left <= 0:
-        os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
+    deadline = time.monotonic() + 120
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([fd], [], [], left)[0]:
+                break  # the deadline passed
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+            if pending and output.rstrip().endswith((b"Password:", b"Again:")):
+                _wait_for_no_echo(fd)  # what is typed before getpass turns echo off is lost
+                os.write(fd, pending.pop(0).encode() + b"\n")
+    finally:
+        status = _reap(pid)
+        os.close(fd)
     return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def _wait_for_no_echo(fd: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while termios.tcgetattr(fd)[3] & termios.ECHO and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _reap(pid: int, timeout: float = 15.0) -> int:
+    """The child's wait status; killed first if it has not ended within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    return os.waitpid(pid, 0)[1]
 
 
 def test_web_password_asks_twice_without_echo() -> None:
