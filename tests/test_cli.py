@@ -16,6 +16,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from monitor.cli import app
+from monitor.config import load_settings
 from tests.conftest import Cli
 from tests.helpers import put
 
@@ -240,6 +241,10 @@ def test_init_writes_a_working_config(tmp_path: Path) -> None:
     cli = Cli(config, runner)
     assert cli.json("poll")[0]["files"] == 1
     cli("init", code=2)
+    # the web UI on loopback only, without login
+    web = load_settings(config).web
+    assert (web.bind, web.port, web.auth) == ("127.0.0.1", 8080, "none")
+    assert "http://127.0.0.1:8080/" in result.output
 
 
 def test_every_command_has_help_ending_with_an_example() -> None:

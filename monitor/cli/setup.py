@@ -29,6 +29,14 @@ timezone = {zone}
 every = "30m"
 settle = "1h"
 
+# The web UI of `monitor run` and `monitor serve`: on this machine only, without login. To
+# open it to others, bind another address with auth = "password" and [[web.users]] (hashes
+# from `monitor web-password`); see config.example.toml.
+[web]
+bind = "127.0.0.1"
+port = 8080
+auth = "none"
+
 [[target]]
 name = {name}
 kind = "local"
@@ -61,6 +69,7 @@ def init(
     obj.store()
     typer.echo(f"wrote {obj.config_path}; database {obj.settings.database_url}")
     typer.echo(f"watching {folder}: put files there, then run 'monitor poll'")
+    typer.echo("'monitor run' or 'monitor serve' shows the web UI at http://127.0.0.1:8080/")
 
 
 def _toml_string(value: str) -> str:
