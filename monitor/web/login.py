@@ -106,7 +106,7 @@ def _page(
     )
 
 
-@router.get("/login", name="login")
+@router.get("/login", name="login", include_in_schema=False)
 def login_page(request: Request, next: str = "/") -> Response:
     if identify(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
@@ -114,7 +114,7 @@ def login_page(request: Request, next: str = "/") -> Response:
     return _page(request, safe_next(next))
 
 
-@router.post("/login")
+@router.post("/login", include_in_schema=False)
 async def login(
     request: Request,
     settings: SettingsDep,
@@ -147,7 +147,7 @@ async def login(
     return RedirectResponse(target, status_code=303)
 
 
-@router.post("/logout", name="logout")
+@router.post("/logout", name="logout", include_in_schema=False)
 def logout(request: Request) -> Response:
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

@@ -330,6 +330,16 @@ def test_batch_page_shows_files_previews_downloads_and_trail(batches_site: Site)
     assert page.css_first('a[href="/batches/1.csv"]') is not None
 
 
+def test_file_history_links_the_archived_body(batches_site: Site) -> None:
+    page = batches_site.page("/targets/drop/history?path=ep01/a.png")
+    (link,) = page.css("td.archive a[download]")
+    body = batches_site.client.get(link.attributes["href"] or "")
+    assert body.status_code == 200 and body.content == PNG
+    assert body.headers["content-disposition"].startswith("attachment;")
+    later = batches_site.page("/targets/drop/history?path=ep03/later.txt")
+    assert later.css("td.archive a") == []  # not archived: nothing to download
+
+
 def test_batch_page_without_archive_and_hostile_names(batches_site: Site) -> None:
     later = batches_site.page("/batches/3")
     assert later.css("figure.preview") == [] and later.css("a.download") == []
