@@ -8,20 +8,27 @@ earlier run or removes one. It is deterministic for a seed, so tests drive it st
 
 :func:`demo_config` writes the workspace's config: one local target polled every few seconds,
 batches per run folder, everything archived (so the batch page has previews), and the web UI
-on loopback without login.
+on loopback with two reviewers, ``ana`` and ``ben``, whose passwords the command prints
+(:func:`demo_passwords`: new ones each time), so one can review a batch and the other see who
+did and why.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import secrets
 import struct
 import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from monitor.web.passwords import hash_password
+
 TARGET = "demo-drop"
+#: The demo's two reviewers: one reviews a batch, the other sees who did and why.
+REVIEWERS = ("ana", "ben")
 _TASKS = (
     "Sort the scans by client and redact account numbers.",
     "Re-run the export with the corrected exchange rates.",
@@ -87,16 +94,27 @@ class DemoDrop:
         )
 
 
-def demo_config(workspace: Path, *, port: int, every: float, settle: float) -> str:
+def demo_passwords() -> dict[str, str]:
+    """A fresh password for each of the demo's two reviewers."""
+    return {name: secrets.token_urlsafe(9) for name in REVIEWERS}
+
+
+def demo_config(
+    workspace: Path, *, port: int, every: float, settle: float, passwords: dict[str, str]
+) -> str:
     """The workspace's config file text (see the module docstring)."""
     drop = workspace / "drop"
+    users = "".join(
+        f'[[web.users]]\nname = "{name}"\npassword_hash = "{hash_password(password)}"\n\n'
+        for name, password in passwords.items()
+    )
     return (
         "# Written by `monitor demo`: one local folder, polled every few seconds.\n"
         f"data_dir = {json.dumps(str(workspace / 'data'))}\n\n"
         "[web]\n"
         'bind = "127.0.0.1"\n'
-        f"port = {port}\n"
-        'auth = "none"\n\n'
+        f"port = {port}\n\n"
+        f"{users}"
         "[[target]]\n"
         f'name = "{TARGET}"\n'
         'kind = "local"\n'

@@ -15,9 +15,10 @@ import httpx
 import puremagic
 
 from monitor.config import load_settings
-from monitor.demo import TARGET, DemoDrop, demo_config
+from monitor.demo import TARGET, DemoDrop, demo_config, demo_passwords
 from monitor.store import Store
 from monitor.store import queries as q
+from monitor.web.passwords import verify_password
 from tests.helpers import Clock, poll
 from tests.servers import free_port, wait_for
 
@@ -74,12 +75,18 @@ def test_the_demo_config_loads_and_polls_into_batches(
     tmp_path: Path, store: Store, clock: Clock
 ) -> None:
     config = tmp_path / "monitor.toml"
-    config.write_text(demo_config(tmp_path, port=18080, every=2, settle=6), encoding="utf-8")
+    passwords = demo_passwords()
+    assert set(passwords) == {"ana", "ben"} and len(set(passwords.values())) == 2
+    text = demo_config(tmp_path, port=18080, every=2, settle=6, passwords=passwords)
+    config.write_text(text, encoding="utf-8")
     settings = load_settings(config)
     target = settings.target(TARGET)
     assert target.every == timedelta(seconds=2) and target.settle == timedelta(seconds=6)
     assert target.archive.enabled and target.batch_depth == 2
-    assert settings.web.auth == "none" and settings.web.port == 18080
+    web = settings.web
+    assert (web.bind, web.port, web.auth) == ("127.0.0.1", 18080, "password")
+    assert all(verify_password(passwords[u.name], u.password_hash) for u in web.users)
+    assert passwords["ana"] not in text  # only hashes are written
 
     drop = DemoDrop(tmp_path / "drop", DAY)
     drop.step()
@@ -121,7 +128,7 @@ def test_monitor_demo_serves_the_ui_while_batches_arrive_and_stops_on_sigint(
         wait_for(lambda: _status(base + "/healthz") == 200, timeout=30, what="the web UI")
         wait_for(lambda: len(batches()) >= 2, timeout=30, what="two batches")
         assert all(b["target"] == TARGET for b in batches())
-        assert _status(base + "/") == 200  # no login on loopback
+        assert _status(base + "/") == 303  # to the login page
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
     finally:
@@ -129,12 +136,13 @@ def test_monitor_demo_serves_the_ui_while_batches_arrive_and_stops_on_sigint(
     assert proc.returncode == 0, output
     assert f"open http://127.0.0.1:{port}/" in output
     assert "demo drop: run-002" in output
+    assert "log in as ana, password " in output and "log in as ben, password " in output
     assert f"workspace kept: {workspace}" in output
     assert (workspace / "data" / "monitor.db").exists()
 
 
 def _status(url: str) -> int:
     try:
-        return httpx.get(url, timeout=2).status_code
+        return httpx.get(url, timeout=2, headers={"Accept": "text/html"}).status_code
     except httpx.HTTPError:
         return 0

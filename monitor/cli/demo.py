@@ -40,14 +40,15 @@ def demo(
 
     Makes a workspace with a local folder, its config and its database; a new run of files
     lands in the folder every --every seconds (sometimes an earlier file changes or goes); the
-    daemon polls it and serves the web UI on 127.0.0.1 without login. Open the URL it prints,
-    watch batches arrive and review them. Ctrl-C stops it. Ignores --config.
+    daemon polls it and serves the web UI on 127.0.0.1. Open the URL it prints, log in as one
+    of its two reviewers (it prints their passwords), watch batches arrive and review them; log
+    in as the other to see who reviewed what and why. Ctrl-C stops it. Ignores --config.
 
     Example: monitor demo --every 3
     """
     from monitor.config import load_settings
     from monitor.daemon import run_daemon
-    from monitor.demo import DemoDrop, demo_config
+    from monitor.demo import DemoDrop, demo_config, demo_passwords
 
     workspace = directory or Path(tempfile.mkdtemp(prefix="monitor-demo-"))
     try:
@@ -56,9 +57,9 @@ def demo(
         raise UsageError(f"--dir: cannot create {workspace}: {exc}") from exc
     port = _port(port)
     config = workspace / "monitor.toml"
-    config.write_text(
-        demo_config(workspace, port=port, every=every, settle=every * 3), encoding="utf-8"
-    )
+    passwords = demo_passwords()
+    text = demo_config(workspace, port=port, every=every, settle=every * 3, passwords=passwords)
+    config.write_text(text, encoding="utf-8")
     drop = DemoDrop(workspace / "drop", date.today())
     stop = threading.Event()
     deliveries = threading.Thread(
@@ -66,6 +67,8 @@ def demo(
     )
     err.print(f"demo workspace: {workspace}", highlight=False)
     err.print(f"open http://127.0.0.1:{port}/  (Ctrl-C stops)", highlight=False)
+    for name, password in passwords.items():
+        err.print(f"  log in as {name}, password {password}", highlight=False)
     deliveries.start()
     try:
         code = run_daemon(config, load_settings(config), log_format=None, log_level=None, web=True)
