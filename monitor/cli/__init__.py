@@ -9,7 +9,8 @@ refused), 2 bad usage or bad config. Library errors become messages here and now
 
 # The import order is the order ``monitor --help`` lists the commands in.
 # isort: off
-from monitor.cli import setup, polling, daemon, web, reading, review, evidence, archive, notify, demo  # noqa: F401, E501
+from monitor.cli import setup, polling, daemon, web, reading, review  # noqa: F401
+from monitor.cli import evidence, archive, notify, demo  # noqa: F401
 from monitor.cli.base import app, main
 
 # isort: on
