@@ -37,14 +37,7 @@ from monitor.web.api._base import (
     json_bytes,
     zone_of,
 )
-from monitor.web.api.reading import (
-    Extensions,
-    Folder,
-    Kinds,
-    MinSize,
-    PathFilter,
-    day_filters,
-)
+from monitor.web.api.reading import DayFilterQuery
 from monitor.web.deps import SettingsDep, StoreDep
 from monitor.web.files import content_disposition
 
@@ -136,18 +129,14 @@ def day_csv(
     day: Day,
     store: StoreDep,
     settings: SettingsDep,
-    kind: Kinds = None,
-    path: PathFilter = None,
-    min_size: MinSize = None,
-    ext: Extensions = None,
-    folder: Folder = None,
+    filters: DayFilterQuery,
 ) -> Response:
     """One row per change (``monitor diff --day --format csv``'s columns, and ``url``)."""
     zone = zone_of(request)
     with store.read() as conn:
         diff = day_diff(
             conn, settings, name, day, zone=zone,
-            filters=day_filters(kind, path, min_size, ext, folder), limit=ALL, tree_limit=0,
+            filters=filters, limit=ALL, tree_limit=0,
         )  # fmt: skip
     text = csv_text(day_rows(diff), ChangeRow, zone=zone)
     return _download(text.encode("utf-8"), "text/csv; charset=utf-8", f"{name}-{day}.csv")
@@ -165,17 +154,13 @@ def day_json(
     day: Day,
     store: StoreDep,
     settings: SettingsDep,
-    kind: Kinds = None,
-    path: PathFilter = None,
-    min_size: MinSize = None,
-    ext: Extensions = None,
-    folder: Folder = None,
+    filters: DayFilterQuery,
 ) -> Response:
     """``monitor diff NAME --day DAY --format json``'s object (filtered when asked)."""
     with store.read() as conn:
         diff = day_diff(
             conn, settings, name, day, zone=zone_of(request),
-            filters=day_filters(kind, path, min_size, ext, folder), limit=ALL, tree_limit=0,
+            filters=filters, limit=ALL, tree_limit=0,
         )  # fmt: skip
     export = DiffExport(
         target=diff.target, from_state=diff.from_state, to=diff.to, added=diff.added,

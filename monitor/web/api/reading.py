@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
 from monitor.views.dashboard import Dashboard, dashboard
@@ -82,6 +82,10 @@ def day_filters(
     )
 
 
+#: The day diff's filters, read from the query string by :func:`day_filters`.
+DayFilterQuery = Annotated[DayFilters, Depends(day_filters)]
+
+
 @router.get("/dashboard", response_model=Dashboard, summary="The dashboard")
 def get_dashboard(
     request: Request, store: StoreDep, settings: SettingsDep, days: ChartDays = 14
@@ -125,17 +129,12 @@ def get_day(
     day: Day,
     store: StoreDep,
     settings: SettingsDep,
-    kind: Kinds = None,
-    path: PathFilter = None,
-    min_size: MinSize = None,
-    ext: Extensions = None,
-    folder: Folder = None,
+    filters: DayFilterQuery,
     limit: DayLimit = 500,
     tree_limit: TreeLimit = 500,
 ) -> Response:
     """The day diff (``monitor diff TARGET --day DAY``), filtered; each list holds at most
     ``limit`` changes (``more`` counts the rest), the folder tree at most ``tree_limit``."""
-    filters = day_filters(kind, path, min_size, ext, folder)
     with store.read() as conn:
         view = day_diff(
             conn, settings, name, day, zone=zone_of(request), filters=filters,
