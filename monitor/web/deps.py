@@ -161,7 +161,11 @@ async def require_csrf(request: Request) -> None:
         value = (await request.form()).get("csrf_token")
         given = value if isinstance(value, str) else None
     expected = request.session.get("csrf")
-    if not isinstance(expected, str) or not given or not hmac.compare_digest(given, expected):
+    if (
+        not isinstance(expected, str)
+        or not given
+        or not hmac.compare_digest(given.encode(), expected.encode())
+    ):
         raise HTTPException(
             403, "The form has expired or did not come from this site; reload the page."
         )

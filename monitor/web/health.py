@@ -12,6 +12,7 @@ Prometheus' ``authorization`` setting sends one) or a logged-in session; with
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,9 @@ from monitor.store.engine import SCHEMA_HEAD, stored_revision
 from monitor.web.deps import CurrentUser, StoreDep, web_state
 
 router = APIRouter()
+log = logging.getLogger(__name__)
+#: What an anonymous caller learns of a database error.
+UNREACHABLE = "the database cannot be read"
 
 
 def database_health(store: Store) -> dict[str, Any]:
@@ -35,7 +39,8 @@ def database_health(store: Store) -> dict[str, Any]:
     try:
         revision = stored_revision(store)
     except StoreError as exc:
-        return {"reachable": False, "error": exc.message, "schema_current": False}
+        log.warning("healthz: %s", exc.message)  # the details (host, user) stay in the log
+        return {"reachable": False, "error": UNREACHABLE, "schema_current": False}
     found: dict[str, Any] = {
         "reachable": True,
         "schema": revision,
@@ -46,7 +51,8 @@ def database_health(store: Store) -> dict[str, Any]:
             with store.read() as conn:
                 last = conn.execute(select(func.max(q.snapshot_t.c.finished_at))).scalar()
         except StoreError as exc:
-            return {**found, "reachable": False, "error": exc.message}
+            log.warning("healthz: %s", exc.message)
+            return {**found, "reachable": False, "error": UNREACHABLE}
         found["last_poll"] = _iso(last)
     return found
 

@@ -129,6 +129,9 @@ async def login(
         minutes = math.ceil(wait / 60)
         error = f"Too many failed logins from your address; try again in {minutes} min."
         return _page(request, target, error=error, status=429)
+    # Counted before the (slow) password check, so a burst of parallel tries is counted too;
+    # a good password clears the count.
+    limiter(request).failed(address)
     users = {u.name: u for u in settings.web.users}
     user = users.get(username)
     if user is None:
@@ -137,7 +140,6 @@ async def login(
     else:
         good = await run_in_threadpool(verify_password, password, user.password_hash)
     if not good or user is None:
-        limiter(request).failed(address)
         return _page(request, target, error=WRONG, status=401)
     limiter(request).succeeded(address)
     request.session.clear()  # a new session: nothing from before the login carries over

@@ -753,6 +753,15 @@ def test_descriptors_are_closed_when_the_walk_stops_early(
         ("100%", "100%", False, True),
         ("참고*", "ep/참고자료", True, True),
         ("*", "x/y", False, True),
+        ("a*b*c", "axbxbyc", False, True),
+        ("a*b*c", "axbxbyd", False, False),
+        ("*b?*b", "abxcb", False, True),
+        ("x**y", "xaay", False, True),
+        ("[*]*", "*x", False, True),
+        # a run of stars and ? over a long name: answered at once (a backtracking regex
+        # tried every way to split the name among the stars, for hours)
+        ("*?*?*?*?*?*?*?*?*?*?*?*?Z", "a" * 60, False, False),
+        ("*?*?*?*?*?*?*?*?*?*?*?*?Z", "a" * 60 + "Z", False, True),
     ],
 )
 def test_glob_semantics(pattern: str, path: str, is_dir: bool, expected: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import time_machine
@@ -146,3 +147,24 @@ def test_a_forged_cookie_is_ignored(settings: Settings, serve: Serve) -> None:
     for cookie in [forged, value[:-2] + "AA", base64.b64encode(b"{}").decode()]:
         with live.client(cookies={"monitor_session": cookie}) as client:
             assert client.get("/", headers=HTML).status_code == 303
+
+
+def test_parallel_tries_are_counted_before_the_password_check(
+    settings: Settings, serve: Serve
+) -> None:
+    """Eight wrong passwords at once from one address: five are checked, three refused."""
+    live = serve(settings, clock=Clock())
+    clients = [live.client() for _ in range(8)]
+    try:
+        tokens = [csrf_of(c.get("/login", headers=HTML)) for c in clients]
+
+        def attempt(i: int) -> int:
+            form = {"username": "ana", "password": "wrong", "csrf_token": tokens[i], "next": "/"}
+            return clients[i].post("/login", data=form, headers=HTML).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = sorted(pool.map(attempt, range(8)))
+    finally:
+        for c in clients:
+            c.close()
+    assert codes == [401] * 5 + [429] * 3

@@ -30,6 +30,7 @@ def test_unsafe_requests_need_the_sessions_csrf_token(settings: Settings, serve:
             {"data": {"csrf_token": other_token}},  # another session's
             {"headers": {"X-CSRF-Token": other_token}},
             {"json": {"csrf_token": token}},  # JSON bodies are not read for it: use the header
+            {"data": {"csrf_token": "é" + token[1:]}},  # not ASCII: refused, not a crash
         ]:
             headers = {**HTML, **attempt.pop("headers", {})}
             response = client.post("/logout", headers=headers, **attempt)  # type: ignore[arg-type]
