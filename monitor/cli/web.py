@@ -46,7 +46,10 @@ def serve(
             message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
             raise UsageError(message) from exc
         settings = settings.model_copy(update={"web": web})
-    server = WebServer(create_app(settings), bind=settings.web.bind, port=settings.web.port)
+    web = settings.web
+    server = WebServer(
+        create_app(settings), bind=web.bind, port=web.port, trusted_proxies=web.trusted_proxies
+    )
 
     def ready(url: str) -> None:
         err.print(f"Serving the web UI at {url} (Ctrl-C stops it)", highlight=False)

@@ -49,6 +49,14 @@ def _check_bind(value: str) -> str:
     return text
 
 
+def _check_proxy(value: str) -> str:
+    try:
+        ipaddress.ip_address(value.strip())
+    except ValueError:
+        raise ValueError(f"expected an IP address like '127.0.0.1', got {value!r}") from None
+    return value.strip()
+
+
 def _check_secret_key(value: SecretStr) -> SecretStr:
     if len(value.get_secret_value()) < MIN_SECRET_KEY:
         raise ValueError(
@@ -89,6 +97,12 @@ class Web(_Secret):
     secret_key: Annotated[SecretStr, AfterValidator(_check_secret_key)] | None = None
     #: A login lasts this long.
     session_max_age: PositiveDuration = timedelta(hours=12)
+    #: Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+    #: (the client's address for the login limit, https for the Secure cookie). Empty: none,
+    #: so a client cannot pick its own address by sending the header.
+    trusted_proxies: list[Annotated[str, AfterValidator(_check_proxy)]] = Field(
+        default_factory=list
+    )
 
     @field_validator("users", "api_tokens")
     @classmethod

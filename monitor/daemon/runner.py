@@ -455,7 +455,8 @@ def web_server(daemon: Daemon) -> WebServer:
 
     settings = daemon.settings
     app = create_app(settings, store=daemon.store, clock=daemon.clock, daemon=daemon)
-    return WebServer(app, bind=settings.web.bind, port=settings.web.port)
+    web = settings.web
+    return WebServer(app, bind=web.bind, port=web.port, trusted_proxies=web.trusted_proxies)
 
 
 def _names(names: list[str]) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import uvicorn
@@ -48,7 +48,9 @@ def listen(bind: str, port: int) -> socket.socket:
 class WebServer:
     """One app served on one socket."""
 
-    def __init__(self, app: FastAPI, *, bind: str, port: int) -> None:
+    def __init__(
+        self, app: FastAPI, *, bind: str, port: int, trusted_proxies: Sequence[str] = ()
+    ) -> None:
         self.sock = listen(bind, port)
         self.port = int(self.sock.getsockname()[1])
         host = f"[{bind}]" if ":" in bind else bind
@@ -60,6 +62,10 @@ class WebServer:
             lifespan="on",
             log_config=None,
             access_log=False,
+            # X-Forwarded-* only from the configured proxies: on the default loopback bind
+            # every client would otherwise choose its own address for the login limit.
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=list(trusted_proxies) or None,
             server_header=False,
             timeout_graceful_shutdown=GRACEFUL_S,
         )

@@ -104,7 +104,8 @@ def serve() -> Iterator[Callable[..., LiveApp]]:
         daemon: DaemonStatus | None = None,
     ) -> LiveApp:
         app = create_app(settings, store=store, clock=clock, daemon=daemon)
-        live = LiveApp(WebServer(app, bind="127.0.0.1", port=0))
+        proxies = settings.web.trusted_proxies
+        live = LiveApp(WebServer(app, bind="127.0.0.1", port=0, trusted_proxies=proxies))
         started.append(live)
         return live
 

@@ -136,6 +136,7 @@ def test_web_password_two_different_answers() -> None:
         ({"port": 70000}, "web.port"),
         ({"bind": "http://0.0.0.0/"}, "web.bind"),
         ({"session_max_age": "0s"}, "web.session_max_age: must be longer than zero"),
+        ({"trusted_proxies": ["proxy.local"]}, "web.trusted_proxies[0]: expected an IP address"),
     ],
 )
 def test_bad_web_settings(tmp_path: Path, web: dict[str, object], message: str) -> None:

@@ -48,12 +48,27 @@ def test_login_sets_a_strict_session_cookie_and_lands_on_next(
 
 
 def test_cookie_is_secure_over_https(settings: Settings, serve: Serve) -> None:
-    live = serve(settings)
-    # uvicorn takes the scheme from X-Forwarded-Proto sent by a proxy on 127.0.0.1
+    web = settings.web.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
+    live = serve(settings.model_copy(update={"web": web}))
+    # the scheme comes from X-Forwarded-Proto, sent by a trusted proxy on 127.0.0.1
     with live.client(headers={"X-Forwarded-Proto": "https"}) as client:
         response = client.get("/login", headers=HTML)
         attrs = cookie_attributes(response.headers["set-cookie"])
         assert "secure" in attrs and attrs["samesite"] == "Strict" and "httponly" in attrs
+
+
+def test_forwarded_headers_are_ignored_without_a_trusted_proxy(
+    settings: Settings, serve: Serve
+) -> None:
+    live = serve(settings, clock=Clock())
+    with live.client(headers={"X-Forwarded-Proto": "https"}) as client:
+        attrs = cookie_attributes(client.get("/login", headers=HTML).headers["set-cookie"])
+        assert "secure" not in attrs
+    codes = []
+    for i in range(6):  # each try claims another address: all count for the real one
+        with live.client(headers={"X-Forwarded-For": f"10.0.0.{i}"}) as client:
+            codes.append(login(client, password="wrong").status_code)
+    assert codes == [401] * 5 + [429]
 
 
 def test_next_never_leaves_the_site(settings: Settings, serve: Serve) -> None:
