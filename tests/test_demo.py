@@ -139,6 +139,9 @@ def test_monitor_demo_serves_the_ui_while_batches_arrive_and_stops_on_sigint(
     assert "log in as ana, password " in output and "log in as ben, password " in output
     assert f"workspace kept: {workspace}" in output
     assert (workspace / "data" / "monitor.db").exists()
+    # the workspace and its config (password hashes) are its owner's only
+    assert workspace.stat().st_mode & 0o777 == 0o700
+    assert (workspace / "monitor.toml").stat().st_mode & 0o777 == 0o600
 
 
 def _status(url: str) -> int:

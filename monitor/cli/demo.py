@@ -52,13 +52,15 @@ def demo(
 
     workspace = directory or Path(tempfile.mkdtemp(prefix="monitor-demo-"))
     try:
-        workspace.mkdir(parents=True, exist_ok=True)
+        workspace.mkdir(mode=0o700, parents=True, exist_ok=True)  # its owner's only
     except OSError as exc:
         raise UsageError(f"--dir: cannot create {workspace}: {exc}") from exc
     port = _port(port)
     config = workspace / "monitor.toml"
     passwords = demo_passwords()
     text = demo_config(workspace, port=port, every=every, settle=every * 3, passwords=passwords)
+    config.touch(mode=0o600)
+    config.chmod(0o600)  # password hashes: its owner's only, before they are written
     config.write_text(text, encoding="utf-8")
     drop = DemoDrop(workspace / "drop", date.today())
     stop = threading.Event()
