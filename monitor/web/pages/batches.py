@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import Field
 
 from monitor.config import Settings
 from monitor.output import to_json
@@ -37,6 +38,7 @@ from monitor.views.batches import (
     review_many,
 )
 from monitor.views.feed import BatchFileExportRow, batch_rows, csv_text
+from monitor.web.api._base import MAX_ID, BatchId, Offset
 from monitor.web.deps import CurrentUser, SettingsDep, StoreDep, web_state
 from monitor.web.pages._overview import history_url
 from monitor.web.pages._review import export, link, render, view_errors
@@ -78,7 +80,7 @@ def batches_page(
     target: str | None = None,
     review: str | None = None,
     status: str | None = None,
-    offset: int = 0,
+    offset: Offset = 0,
 ) -> Response:
     query = {
         "target": target or None,
@@ -131,7 +133,7 @@ def review_batches(
     settings: SettingsDep,
     status: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
-    batch: Annotated[list[int] | None, Form()] = None,
+    batch: Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None, Form()] = None,
     back: Annotated[str, Form()] = "/batches",
 ) -> Response:
     """The bulk form of the list: one status and one note for every batch ticked."""
@@ -153,7 +155,9 @@ def review_batches(
 
 
 @router.get("/batches/{batch_id}.csv", name="batch_csv")
-def batch_csv(batch_id: int, user: CurrentUser, settings: SettingsDep, store: StoreDep) -> Response:
+def batch_csv(
+    batch_id: BatchId, user: CurrentUser, settings: SettingsDep, store: StoreDep
+) -> Response:
     with view_errors(), store.read() as conn:
         rows = batch_rows(conn, settings, batch_id, zone=settings.zone)
     text = csv_text(rows, BatchFileExportRow, zone=settings.zone)
@@ -162,7 +166,7 @@ def batch_csv(batch_id: int, user: CurrentUser, settings: SettingsDep, store: St
 
 @router.get("/batches/{batch_id}.json", name="batch_json")
 def batch_json(
-    batch_id: int, user: CurrentUser, settings: SettingsDep, store: StoreDep
+    batch_id: BatchId, user: CurrentUser, settings: SettingsDep, store: StoreDep
 ) -> Response:
     with view_errors(), store.read() as conn:
         detail = batch_detail(conn, settings, batch_id, zone=settings.zone, limit=1)
@@ -180,11 +184,11 @@ def batch_json(
 @router.get("/batches/{batch_id}", name="batch")
 def batch_page(
     request: Request,
-    batch_id: int,
+    batch_id: BatchId,
     user: CurrentUser,
     settings: SettingsDep,
     store: StoreDep,
-    offset: int = 0,
+    offset: Offset = 0,
 ) -> Response:
     detail = _detail(store, settings, batch_id, max(0, offset))
     context = {
@@ -231,7 +235,7 @@ def _previews(request: Request, detail: BatchDetail) -> dict[int, Any]:
 @router.post("/batches/{batch_id}/review", name="review_batch")
 def review_batch(
     request: Request,
-    batch_id: int,
+    batch_id: BatchId,
     user: CurrentUser,
     settings: SettingsDep,
     store: StoreDep,

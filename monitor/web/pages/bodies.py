@@ -14,14 +14,16 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 
 from monitor.archive.blobs import BlobStore, open_blob_store
 from monitor.archive.textdiff import is_textual
 from monitor.errors import MonitorError
 from monitor.views.batches import BatchFileRow, batch_file
+from monitor.web.api._base import MAX_ID, BatchId
 from monitor.web.deps import CurrentUser, SettingsDep, StoreDep, web_state
 from monitor.web.files import archived_body, shows_inline
 from monitor.web.pages._review import view_errors
@@ -103,8 +105,8 @@ def text_preview(store: BlobStore, sha256: str, cap: int = PREVIEW_BYTES) -> Tex
 @router.get("/batches/{batch_id}/files/{version_id}/body", name="batch_file_body")
 def batch_file_body(
     request: Request,
-    batch_id: int,
-    version_id: int,
+    batch_id: BatchId,
+    version_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     user: CurrentUser,
     settings: SettingsDep,
     store: StoreDep,

@@ -27,6 +27,7 @@ from monitor.output import to_json
 from monitor.store import Store
 from monitor.views.days import CHANGE_KINDS, DayDiff, DayFilters, day_diff
 from monitor.views.feed import ChangeRow, csv_text, day_rows
+from monitor.web.api._base import FIRST_DAY, LAST_DAY
 from monitor.web.deps import CurrentUser, SettingsDep, StoreDep, web_state
 from monitor.web.pages._overview import history_url
 from monitor.web.pages._review import export, link, render, view_errors
@@ -45,11 +46,11 @@ DIFF_KEYS = ("target", "from", "to", "added", "removed", "modified", "moved", "s
 def parse_day(text: str) -> date:
     """A ``YYYY-MM-DD`` day of a URL; 404 for anything else."""
     try:
-        if _DAY.fullmatch(text):
-            return date.fromisoformat(text)
+        if _DAY.fullmatch(text) and FIRST_DAY <= (day := date.fromisoformat(text)) <= LAST_DAY:
+            return day
     except ValueError:
         pass
-    raise HTTPException(404, f"not a day: {text!r} (use YYYY-MM-DD)")
+    raise HTTPException(404, f"not a day: {text!r} (use YYYY-MM-DD, {FIRST_DAY} to {LAST_DAY})")
 
 
 def parse_filters(request: Request) -> DayFilters:

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from monitor.views.daily import MAX_DAYS, DayCounts
 from monitor.views.targets import target_page
+from monitor.web.api._base import MAX_OFFSET
 from monitor.web.deps import CurrentUser, SettingsDep, StoreDep
 from monitor.web.pages._overview import (
     Chart,
@@ -42,7 +43,7 @@ def target(
     settings: SettingsDep,
     store: StoreDep,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 30,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     now = now_of(request)
     zone = zone_of(request)

@@ -385,6 +385,17 @@ def test_only_safe_images_are_served_inline(batches_site: Site, name: str, inlin
     assert filename_of(disposition) == name
 
 
+def test_numbers_no_database_can_hold_are_refused_not_errors(batches_site: Site) -> None:
+    huge = "99999999999999999999"
+    for url in [
+        f"/batches/{huge}", f"/batches/{huge}.csv", f"/batches/1/files/{huge}/body",
+        f"/batches?offset={huge}", f"/batches/1?offset={huge}", f"/targets/drop?offset={huge}",
+    ]:  # fmt: skip
+        assert batches_site.client.get(url).status_code == 422, url
+    for day in ["0001-01-01", "9999-12-31"]:
+        assert batches_site.client.get(f"/targets/drop/days/{day}").status_code == 404, day
+
+
 def test_bodies_only_of_the_batch_and_only_archived(batches_site: Site) -> None:
     page = batches_site.page("/batches/1")
     url = page.css_first("table.files a.download").attributes["href"] or ""
