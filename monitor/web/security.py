@@ -41,6 +41,9 @@ SECURITY_HEADERS = {
     "cross-origin-resource-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
+#: The largest request body read (a review note, a bulk review's ids, a login): anything longer
+#: is refused with 413 before a route (or the CSRF check, or the login) reads it.
+MAX_BODY = 1024 * 1024
 #: Paths whose responses may be cached (they hold nothing about the watched servers).
 CACHEABLE_PREFIXES = ("/static/",)
 
@@ -62,12 +65,20 @@ def host_is_loopback(host_header: str | None) -> bool:
     return is_loopback(name)
 
 
-class SecurityHeadersMiddleware:
-    """Adds :data:`SECURITY_HEADERS` to every response; refuses foreign hosts if asked to."""
+class _TooLarge(Exception):
+    """A request body grew past the limit while it was read."""
 
-    def __init__(self, app: ASGIApp, *, loopback_hosts_only: bool = False) -> None:
+
+class SecurityHeadersMiddleware:
+    """Adds :data:`SECURITY_HEADERS` to every response; refuses foreign hosts if asked to,
+    and request bodies longer than ``max_body`` (413)."""
+
+    def __init__(
+        self, app: ASGIApp, *, loopback_hosts_only: bool = False, max_body: int = MAX_BODY
+    ) -> None:
         self.app = app
         self.loopback_hosts_only = loopback_hosts_only
+        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,10 +96,38 @@ class SecurityHeadersMiddleware:
                     headers["cache-control"] = "no-store"
             await send(message)
 
-        if self.loopback_hosts_only and not host_is_loopback(Headers(scope=scope).get("host")):
+        headers = Headers(scope=scope)
+        if self.loopback_hosts_only and not host_is_loopback(headers.get("host")):
             refuse = PlainTextResponse(
                 "This address only answers to localhost, 127.0.0.1 or [::1].\n", status_code=400
             )
             await refuse(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send_with_headers)
+        length = headers.get("content-length")
+        too_large = PlainTextResponse("The request body is too large.\n", status_code=413)
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await too_large(scope, receive, send_with_headers)
+            return
+        received = 0
+        started = False
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:  # a chunked body without a length
+                    raise _TooLarge
+            return message
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive_limited, send_started)
+        except _TooLarge:
+            if started:
+                raise
+            await too_large(scope, receive, send_with_headers)
