@@ -10,27 +10,22 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from defusedxml import ElementTree as SafeET
 from selectolax.lexbor import LexborHTMLParser, LexborNode
-from typer.testing import CliRunner
 
-from monitor.config import Settings, load_settings
-from monitor.store import open_store
+from monitor.config import Settings
 from monitor.views.dashboard import dashboard
 from monitor.views.targets import target_page
 from monitor.web.pages import search as search_page
 from monitor.web.pages import targets as target_module
-from monitor.web.passwords import hash_token
-from tests.conftest import Cli, write_config
 from tests.helpers import Clock, put
 from tests.views.conftest import HOSTILE, PARIS, World, four_days, paris
 from tests.web.conftest import HTML, TOKEN, LiveApp, login
+from tests.web.pages.helpers import PagesSite, pages_world
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RTL = "ep06/\u202egnp.exe"
@@ -40,47 +35,7 @@ QUOTE_FOLDER = '"><svg onload=alert(1)>'
 NOW = "2026-11-24T14:00"
 
 
-@dataclass
-class Overview:
-    world: World
-    live: LiveApp
-    client: httpx.Client
-
-    def page(self, url: str, status: int = 200) -> LexborHTMLParser:
-        response = self.client.get(url, headers=HTML)
-        assert response.status_code == status, response.text
-        assert response.headers["content-type"].startswith("text/html")
-        return LexborHTMLParser(response.text)
-
-    @property
-    def settings(self) -> Settings:
-        return self.world.settings
-
-
-def the_world(
-    tmp_path: Path, db_url: str, drop: Path, clock: Clock, password_hash: str, extra: str = ""
-) -> World:
-    """The view tests' world with a [web] table: user "ana" and the API token "reader"."""
-    web = (
-        f'[web]\nport = 0\nsecret_key = "{"k" * 40}"\n'
-        f'[[web.users]]\nname = "ana"\npassword_hash = "{password_hash}"\n'
-        f'[[web.api_tokens]]\nname = "reader"\ntoken_hash = "{hash_token(TOKEN)}"\n'
-    )
-    config = write_config(
-        tmp_path / "monitor.toml",
-        db_url,
-        f'[[target]]\nname = "drop"\nkind = "local"\npath = "{drop}"\n'
-        'settle = "1h"\nsuspect_min_removed = 2\n',
-        extra=extra + "\n" + web,
-    )
-    settings = load_settings(config)
-    return World(
-        open_store(db_url, upgrade=True),
-        settings,
-        Cli(config, CliRunner(env={"COLUMNS": "200"})),
-        clock,
-        drop,
-    )
+Overview = PagesSite
 
 
 @pytest.fixture
@@ -95,7 +50,7 @@ def make_overview(
     made: list[World] = []
 
     def make(extra: str = "", polls: bool = True) -> Overview:
-        world = the_world(tmp_path, db_url, drop, clock, password_hash, extra)
+        world = pages_world(tmp_path, db_url, drop, clock, password_hash, extra=extra)
         made.append(world)
         if polls:
             four_days(world)

@@ -14,26 +14,19 @@ import io
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from selectolax.lexbor import LexborHTMLParser
-from sqlalchemy import select
-from typer.testing import CliRunner
 
-from monitor.config import load_settings
-from monitor.store import open_store
-from monitor.store.queries import review_event_t
 from monitor.web.files import SANDBOX_CSP
 from monitor.web.pages._overview import shown
 from tests.archive.helpers import archive
-from tests.conftest import Cli, write_config
 from tests.helpers import Clock, put
 from tests.views.conftest import HOSTILE, World, four_days, paris
 from tests.web.conftest import HTML, PASSWORD, LiveApp, csrf_of, login
+from tests.web.pages.helpers import PagesSite, pages_world
 from tests.web.test_files import filename_of
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -46,46 +39,7 @@ LONG = "ep02/" + "long-name-" * 24 + ".txt"
 FORMULAS = ["=HYPERLINK(1).txt", "+1.txt", "-2.txt", "@SUM(A1).txt", "\tTAB.txt", "\rCR.txt"]
 
 
-@dataclass
-class Site:
-    world: World
-    live: LiveApp
-    client: httpx.Client
-
-    def page(self, url: str, status: int = 200) -> LexborHTMLParser:
-        response = self.client.get(url, headers=HTML)
-        assert response.status_code == status, response.text
-        assert response.headers["content-type"].startswith("text/html")
-        return LexborHTMLParser(response.text)
-
-    def csrf(self, url: str = "/batches") -> str:
-        return csrf_of(self.client.get(url, headers=HTML))
-
-    def events(self) -> list[tuple[int, str, str, str, str | None]]:
-        with self.world.store.read() as conn:
-            rows = conn.execute(select(review_event_t).order_by(review_event_t.c.id))
-            return [(r.batch_id, r.actor, r.from_status, r.to_status, r.note) for r in rows]
-
-
-def _world(tmp_path: Path, db_url: str, drop: Path, clock: Clock, password_hash: str) -> World:
-    users = "".join(
-        f'[[web.users]]\nname = "{name}"\npassword_hash = "{password_hash}"\n'
-        for name in ("ana", "ben")
-    )
-    config = write_config(
-        tmp_path / "monitor.toml",
-        db_url,
-        f'[[target]]\nname = "drop"\nkind = "local"\npath = "{drop}"\n'
-        'settle = "1h"\nsuspect_min_removed = 2\narchive = { enabled = true }\n',
-        extra=f'[web]\nport = 0\nsecret_key = "{"k" * 40}"\n{users}',
-    )
-    return World(
-        open_store(db_url, upgrade=True),
-        load_settings(config),
-        Cli(config, CliRunner(env={"COLUMNS": "200"})),
-        clock,
-        drop,
-    )
+Site = PagesSite
 
 
 @pytest.fixture
@@ -100,7 +54,10 @@ def make_site(
     made: list[World] = []
 
     def make(fill: Callable[[World], None]) -> Site:
-        world = _world(tmp_path, db_url, drop, clock, password_hash)
+        world = pages_world(
+            tmp_path, db_url, drop, clock, password_hash,
+            target_extra="archive = { enabled = true }\n",
+        )  # fmt: skip
         made.append(world)
         fill(world)
         live = serve(world.settings, store=world.store, clock=clock)
