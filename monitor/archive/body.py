@@ -63,6 +63,7 @@ class Body:
     __slots__ = (
         "_chunks",
         "_file",
+        "_hashed",
         "_jobs",
         "_pushed",
         "_written",
@@ -88,18 +89,20 @@ class Body:
         self._chunks: list[bytes] = []
         self._file: BinaryIO | None = None
         self._pushed = self._written = 0
+        #: Whether ``digest`` has every byte (a body kept in memory is hashed when asked).
+        self._hashed = True
         #: The worker threads' hashing and writing of the last buffer received.
         self._jobs: list[asyncio.Future[None]] = []
 
     def write(self, chunk: bytes | memoryview) -> None:
         self._count(chunk)
         if self._file is None:
-            # Kept: hashed once whole (each update of over 2 KiB lets another thread take
-            # the GIL, and the event loop waits to get it back).
+            # Kept: hashed once whole, and not on the event loop (:attr:`sha256`).
             self._chunks.append(bytes(chunk))
             if self.size > SPILL_BYTES:
                 self._spill()
             return
+        self._note_head(chunk)
         self.digest.update(chunk)
         self._write_file(chunk)
 
@@ -107,6 +110,8 @@ class Body:
         self.size += len(chunk)
         if self.cap is not None and self.size > self.cap:
             raise TooLong(*self.over)
+
+    def _note_head(self, chunk: bytes | memoryview) -> None:
         if len(self.head) < HEAD_BYTES:
             self.head += bytes(chunk[: HEAD_BYTES - len(self.head)])
 
@@ -136,6 +141,7 @@ class Body:
         while count := await raw.readinto(buffers[turn]):
             part = buffers[turn][:count]
             self._count(part)
+            self._note_head(part)
             if hashed is not None:
                 await self._settle([hashed])  # one buffer after the other, in order
             if direct and count % _DIRECT_ALIGN:
@@ -184,6 +190,7 @@ class Body:
     def _spill(self) -> None:
         self.path, self._file = self.store.open_temp()
         for chunk in self._chunks:
+            self._note_head(chunk)
             self.digest.update(chunk)
             write(self._file, chunk, self.store.describe())
         self._written = self.size
@@ -200,11 +207,15 @@ class Body:
 
     @property
     def sha256(self) -> str:
+        """The body's SHA-256; a body kept in memory is hashed now (the caller's thread)."""
+        if not self._hashed and self.data is not None:
+            self.digest.update(self.data)
+            self._hashed = True
         return self.digest.hexdigest()
 
     def type(self) -> tuple[str, str]:
         """(MIME type, description) from the first bytes."""
-        return detect_type(self.head)
+        return detect_type(self.data[:HEAD_BYTES] if self.data is not None else self.head)
 
     def finish(self) -> None:
         """The whole body came: close the temporary file, or join the chunks."""
@@ -213,7 +224,7 @@ class Body:
             close(file, self.store.describe())
         else:
             self.data = b"".join(self._chunks)
-            self.digest.update(self.data)
+            self._hashed = False
             self._chunks = []
 
     def discard(self) -> None:

@@ -146,7 +146,8 @@ class LocalFetcher:
             why = differs(wanted.size, body.size) or self._changed(after, wanted)
             if why:
                 fetched.status, fetched.error = "changed", why
-        return finished(fetched, body)
+        finished(fetched, body).settle()  # in a thread already
+        return fetched
 
     @staticmethod
     def _changed(info: os.stat_result, wanted: Wanted) -> str | None:

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
 
 from monitor.store import Store
-from monitor.store.queries import TABLES, version_t
+from monitor.store.queries import TABLES, insert_rows, version_t
 
 capture_t: Table = TABLES["capture"]
 blob_t: Table = TABLES["blob"]
@@ -98,11 +97,8 @@ def write_records(store: Store, records: list[Record]) -> None:
     """Insert captures (with their blobs, and ``version.sha256`` of the complete ones) in one
     short transaction; a blob known already is left as it is."""
     with store.write() as conn:
-        blobs = [blob for _, blob in records if blob is not None]
-        if blobs:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            conn.execute(dialect.insert(blob_t).on_conflict_do_nothing(), blobs)
-        conn.execute(insert(capture_t), [capture for capture, _ in records])
+        insert_rows(conn, blob_t, [blob for _, blob in records if blob is not None], ignore=True)
+        insert_rows(conn, capture_t, [capture for capture, _ in records])
         complete = [
             {"vid": capture["version_id"], "sha": capture["sha256"]}
             for capture, _ in records

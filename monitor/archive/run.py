@@ -139,10 +139,11 @@ class Run:
     async def _spilled(self, item: Pending, fetched: Fetched) -> Done:
         """The try, its body put in the store if it is in a temporary file."""
         body = fetched.body
-        if fetched.status == "complete" and body is not None and fetched.sha256:
+        if fetched.status == "complete" and body is not None:
             if body.path is None:
                 return Done(item, fetched, body.data or b"")
-            return Done(item, fetched, None, await self.blobs.put(fetched.sha256, body.path))
+            if fetched.sha256:
+                return Done(item, fetched, None, await self.blobs.put(fetched.sha256, body.path))
         return Done(item, fetched)
 
     async def _hold(self, size: int) -> None:
@@ -236,11 +237,12 @@ class Run:
         if not kept:
             return
         t0 = time.perf_counter()
-        bodies = [(d.fetched.sha256 or "", d.data or b"") for d in kept]
         try:
+            await asyncio.to_thread(_settle, kept)
+            bodies = [(d.fetched.sha256 or "", d.data or b"") for d in kept]
             news = await self.blobs.put_many(bodies)
         finally:
-            await self._release(sum(len(data) for _, data in bodies))
+            await self._release(sum(len(d.data or b"") for d in kept))
             self.counts.store_seconds += time.perf_counter() - t0
         for d, new in zip(kept, news, strict=True):
             d.new, d.data = new, None
@@ -254,6 +256,12 @@ class Run:
         await asyncio.to_thread(write_records, self.store, rows)
         self.counts.sync_seconds += t1 - t0
         self.counts.record_seconds += time.perf_counter() - t1
+
+
+def _settle(tries: list[Done]) -> None:
+    """Hash the in-memory bodies of ``tries`` and read their types (a worker thread)."""
+    for done in tries:
+        done.fetched.settle()
 
 
 def _drain(queue: asyncio.Queue[Done | None]) -> list[Done | None]:

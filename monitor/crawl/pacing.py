@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-
-import httpx
 
 from monitor.crawl.options import Timing
 
@@ -59,7 +57,7 @@ def backoff(attempt: int, random: Callable[[], float]) -> float:
 
 
 def retry_after(
-    headers: httpx.Headers, wall: Callable[[], datetime], cap: float = 1e7
+    headers: Mapping[str, str], wall: Callable[[], datetime], cap: float = 1e7
 ) -> float | None:
     """Seconds a ``Retry-After`` asks for (a number or an HTTP date), at most ``cap``.
 

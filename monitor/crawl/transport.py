@@ -31,7 +31,8 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -40,6 +41,8 @@ import httpx
 #: The most a head, a chunk header or a trailer may hold (httpcore's limit for h11).
 MAX_HEAD = 100 * 1024
 _READ = 64 * 1024
+#: Reading pauses while this much was received and not used (unless a caller wants more).
+_HIGH = 256 * 1024
 _PORTS = {b"http": 80, b"https": 443}
 #: httpcore's names for a connection's facts → asyncio's.
 _EXTRA_INFO = {
@@ -59,36 +62,188 @@ _LENGTH = re.compile(rb"[0-9]{1,20}")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _SENT_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _SENT_VALUE = re.compile(_FIELD_VALUE)
+_SENT_TARGET = re.compile(rb"[\x21-\x7e]+")
 
 
-class _Connection:
-    """One connection: its streams and what was read past the last response."""
+class _Connection(asyncio.BufferedProtocol):
+    """One connection, as the protocol of its asyncio transport: the bytes received go into
+    ``buffer`` (what was read and not used yet), or straight into a caller's view while a
+    :class:`RawBody` fills one. Reading pauses while ``buffer`` holds :data:`_HIGH` bytes
+    or more, unless a caller waits for more than that.
+    """
 
-    __slots__ = ("buffer", "reader", "writer")
+    __slots__ = (
+        "_last",
+        "_paused",
+        "_recv",
+        "_sending",
+        "_waiter",
+        "_want",
+        "buffer",
+        "ended",
+        "error",
+        "filled",
+        "transport",
+        "view",
+    )
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(self) -> None:
         self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.ended = False  # the server closed its side (or the connection was lost)
+        self.error: BaseException | None = None
+        #: The caller's view being filled (:meth:`fill_view`), and how much of it is.
+        self.view: memoryview | None = None
+        self.filled = 0
+        self._recv = memoryview(bytearray(_READ))
+        self._want = 0
+        self._last = 0.0  # when bytes last came (the loop's clock)
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._sending: asyncio.Future[None] | None = None
+
+    # The protocol's side (called by the event loop).
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        view = self.view
+        if view is not None and self.filled < len(view):
+            return view[self.filled :]
+        return self._recv
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._last = time.monotonic()
+        view = self.view
+        if view is not None and self.filled < len(view):
+            self.filled += nbytes
+            if self.filled == len(view):
+                self._wake()
+            return
+        self.buffer += self._recv[:nbytes]
+        if len(self.buffer) >= self._want:
+            self._wake()
+        if len(self.buffer) >= max(_HIGH, self._want) and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self.error = self.error or exc
+        self._wake()
+        sending, self._sending = self._sending, None
+        if sending is not None and not sending.done():
+            sending.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._sending is None:
+            self._sending = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        sending, self._sending = self._sending, None
+        if sending is not None and not sending.done():
+            sending.set_result(None)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # The caller's side.
 
     def usable(self) -> bool:
         """Whether it may carry another request: open, and nothing left unread."""
-        return not (self.buffer or self.reader.at_eof() or self.writer.is_closing())
+        return not (self.buffer or self.ended or self.transport is None
+                    or self.transport.is_closing())  # fmt: skip
+
+    def send(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is full; the connection's error if lost."""
+        if self._sending is not None:
+            await self._sending
+        if self.ended and self.error is not None:
+            raise self.error
+
+    async def _wait(self, want: int, timeout: float | None) -> None:
+        """Wait until ``buffer`` holds ``want`` bytes, the view is full or the connection ends;
+        :class:`httpx.ReadTimeout` after ``timeout`` seconds without a byte."""
+        loop = asyncio.get_running_loop()
+        self._want = want
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        try:
+            deadline = None if timeout is None else loop.time() + timeout
+            while not self.ended:
+                waiter = self._waiter = loop.create_future()
+                timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
+                try:
+                    await waiter
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                if waiter.result() is _EXPIRED:
+                    assert timeout is not None and deadline is not None
+                    deadline = max(self._last, deadline - timeout) + timeout
+                    if deadline <= loop.time():
+                        raise httpx.ReadTimeout("timed out while reading the response")
+                    continue  # bytes came meanwhile: silent for less than the timeout
+                if len(self.buffer) >= want or (self.view is not None
+                                                and self.filled == len(self.view)):  # fmt: skip
+                    return
+        finally:
+            self._waiter = None
+            self._want = 0
+
+    async def fill(self, timeout: float | None, want: int = 0) -> bool:
+        """Read more into the buffer (until it holds ``want`` bytes, if more than now);
+        False when the server closed the connection first."""
+        before = len(self.buffer)
+        if not self.ended:
+            await self._wait(max(want, before + 1), timeout)
+        if len(self.buffer) > before:
+            return True
+        self._raise_error()
+        return False
 
     async def read(self, timeout: float | None) -> bytes:
-        """The next bytes that come (b"" at the end), within ``timeout`` seconds."""
-        try:
-            async with asyncio.timeout(timeout):
-                return await self.reader.read(_READ)
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout("timed out while reading the response") from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        """What the buffer holds, or the next bytes that come (b"" at the end)."""
+        if not self.buffer and not await self.fill(timeout):
+            return b""
+        part = bytes(self.buffer)
+        self.buffer.clear()
+        return part
 
-    async def fill(self, timeout: float | None) -> bool:
-        """Read more into the buffer; False when the server closed the connection."""
-        data = await self.read(timeout)
-        self.buffer += data
-        return bool(data)
+    async def fill_view(self, view: memoryview, timeout: float | None) -> int:
+        """Fill ``view``, what the buffer holds first; fewer bytes only when the connection
+        ended first."""
+        count = min(len(self.buffer), len(view))
+        view[:count] = self.buffer[:count]
+        del self.buffer[:count]
+        if count < len(view) and not self.ended:
+            self.view, self.filled = view, count
+            try:
+                await self._wait(0, timeout)
+            finally:
+                count = self.filled
+                self.view, self.filled = None, 0
+        if count < len(view):
+            self._raise_error()
+        return count
+
+    def _raise_error(self) -> None:
+        error = self.error
+        if error is not None:
+            raise httpx.ReadError(str(error) or type(error).__name__) from error
 
     async def line(self, timeout: float | None, what: str) -> bytes:
         """The next line of a chunked body, its ending kept."""
@@ -105,18 +260,30 @@ class _Connection:
 
     def close(self) -> None:
         """Close at once, without TLS's goodbye (as httpcore does)."""
-        self.writer.transport.abort()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+#: What a timer sets on a waiter when its time is up.
+_EXPIRED: Any = object()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(_EXPIRED)
 
 
 class _NetworkStream:
     """What httpcore's ``network_stream`` extension tells: the connection's addresses, TLS."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
+    def __init__(self, transport: asyncio.BaseTransport | None) -> None:
+        self._transport = transport
 
     def get_extra_info(self, info: str) -> Any:
         name = _EXTRA_INFO.get(info)
-        return self._writer.get_extra_info(name) if name is not None else None
+        if name is None or self._transport is None:
+            return None
+        return self._transport.get_extra_info(name)
 
 
 def _cut(detail: str) -> str:
@@ -138,16 +305,43 @@ class ListingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts: dict[str, float | None] = request.extensions.get("timeout") or {}
-        head = _request_head(request)
+        reply = await self._exchange(request.url, _request_head(request), request, timeouts)
+        return httpx.Response(
+            reply.status,
+            headers=reply.headers,
+            stream=reply.body,
+            extensions={
+                "http_version": b"HTTP/" + reply.version,
+                "reason_phrase": reply.reason,
+                "network_stream": reply.network_stream,
+            },
+        )
+
+    async def get(
+        self, origin: httpx.URL, head: bytes, timeouts: Mapping[str, float | None]
+    ) -> Reply:
+        """A GET request whose head (request line and headers, from :func:`request_head`) is
+        sent as it is to ``origin``'s server, its response read without httpx's models:
+        for many small downloads, where building those cost as much as the rest."""
+        return await self._exchange(origin, head, None, timeouts)
+
+    async def _exchange(
+        self,
+        url: httpx.URL,
+        head: bytes,
+        request: httpx.Request | None,
+        timeouts: Mapping[str, float | None],
+    ) -> Reply:
         connection, self._idle = self._idle, None
         if connection is not None and not connection.usable():
             self._drop(connection)
             connection = None
         if connection is None:
-            connection = await self._connect(request.url, timeouts.get("connect"))
+            connection = await self._connect(url, timeouts.get("connect"))
         try:
             await self._send(connection, head, request, timeouts.get("write"))
-            return await self._response(connection, request, timeouts.get("read"))
+            is_head = request is not None and request.method == "HEAD"
+            return await self._response(connection, is_head, timeouts.get("read"))
         except BaseException:
             self._drop(connection)
             raise
@@ -177,16 +371,17 @@ class ListingTransport(httpx.AsyncBaseTransport):
         host = url.raw_host.decode("ascii")
         port = url.port or _PORTS[scheme]
         context = self._ssl_context() if scheme == b"https" else None
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(
-                    host, port, ssl=context, server_hostname=host if context else None
-                )
+                _, connection = await loop.create_connection(
+                    _Connection, host, port, ssl=context,
+                    server_hostname=host if context else None,
+                )  # fmt: skip
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from exc
         except (OSError, ssl.SSLError) as exc:
             raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
-        connection = _Connection(reader, writer)
         self._open.add(connection)
         return connection
 
@@ -206,30 +401,34 @@ class ListingTransport(httpx.AsyncBaseTransport):
         self,
         connection: _Connection,
         head: bytes,
-        request: httpx.Request,
+        request: httpx.Request | None,
         timeout: float | None,
     ) -> None:
+        if request is None:  # a GET without a body
+            connection.send(head)
+            return
         chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
         assert isinstance(request.stream, httpx.AsyncByteStream)
         try:
             async with asyncio.timeout(timeout):
-                connection.writer.write(head)
+                connection.send(head)
                 async for part in request.stream:
                     if chunked and part:
-                        connection.writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                        connection.send(b"%x\r\n%s\r\n" % (len(part), part))
                     elif part:
-                        connection.writer.write(part)
+                        connection.send(part)
+                    await connection.drain()
                 if chunked:
-                    connection.writer.write(b"0\r\n\r\n")
-                await connection.writer.drain()
+                    connection.send(b"0\r\n\r\n")
+                await connection.drain()
         except TimeoutError as exc:
             raise httpx.WriteTimeout("timed out while sending the request") from exc
         except (OSError, ssl.SSLError) as exc:
             raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
 
     async def _response(
-        self, connection: _Connection, request: httpx.Request, timeout: float | None
-    ) -> httpx.Response:
+        self, connection: _Connection, is_head: bool, timeout: float | None
+    ) -> Reply:
         while True:  # 1xx answers come before the response
             head = await _read_head(connection, timeout)
             if head.status >= 200:
@@ -239,22 +438,34 @@ class ListingTransport(httpx.AsyncBaseTransport):
         keep = head.version == b"1.1" and not head.close
         body: AsyncIterator[bytes]
         sized: int | None = None
-        if request.method == "HEAD" or head.status in (204, 304):
+        if is_head or head.status in (204, 304):
             body = _nothing()
         else:
             body = _framed_body(connection, head, timeout)
             keep = keep and (head.chunked or head.length is not None)
             sized = None if head.chunked else head.length
-        return httpx.Response(
+        return Reply(
             head.status,
-            headers=head.headers,
-            stream=_Body(self, connection, body, keep, sized, timeout),
-            extensions={
-                "http_version": b"HTTP/" + head.version,
-                "reason_phrase": head.reason,
-                "network_stream": _NetworkStream(connection.writer),
-            },
+            head.headers,
+            _Body(self, connection, body, keep, sized, timeout),
+            _NetworkStream(connection.transport),
+            head.version,
+            head.reason,
         )
+
+
+@dataclass(slots=True)
+class Reply:
+    """A response as :meth:`ListingTransport.get` reads it: status, headers as received, the
+    body (an :class:`httpx.AsyncByteStream`: iterate it, or :func:`raw_body`; ``aclose`` it
+    when it is not read to its end) and the connection's facts (``network_stream``)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: _Body
+    network_stream: _NetworkStream
+    version: bytes = b"1.1"
+    reason: bytes = b""
 
 
 class _Body(httpx.AsyncByteStream):
@@ -289,6 +500,37 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         self._finish(keep=False)  # a body not read to its end leaves bytes on the wire
 
+    def whole(self) -> bool:
+        """Whether :meth:`read_whole` can read it: framed by Content-Length, not read yet."""
+        return self._sized is not None and not self._started
+
+    async def read_whole(self) -> bytes:
+        """The whole body at once (see :meth:`whole`): one wait for all of its bytes, one
+        copy; the connection is then kept as after iterating it. A body cut short is
+        :class:`httpx.RemoteProtocolError`, in httpcore's words."""
+        assert self.whole(), "a body framed by Content-Length, not read yet"
+        self._started = True
+        length, connection = self._sized or 0, self._connection
+        try:
+            while len(connection.buffer) < length:
+                if not await connection.fill(self._timeout, want=length):
+                    got = len(connection.buffer)
+                    raise httpx.RemoteProtocolError(
+                        _cut(f"received {got} bytes, expected {length}")
+                    )
+            if len(connection.buffer) == length:
+                data = bytes(connection.buffer)
+                connection.buffer.clear()
+            else:
+                with memoryview(connection.buffer) as view:
+                    data = bytes(view[:length])
+                del connection.buffer[:length]
+        except BaseException:
+            self._finish(keep=False)
+            raise
+        self._finish(keep=self._keep)
+        return data
+
     def _finish(self, *, keep: bool) -> None:
         if not self._done:
             self._done = True
@@ -297,8 +539,16 @@ class _Body(httpx.AsyncByteStream):
 
 def _request_head(request: httpx.Request) -> bytes:
     """The request line and headers; a header that could split the request is refused."""
-    lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
-    for name, value in request.headers.raw:
+    return request_head(request.method.encode("ascii"), request.url.raw_path, request.headers.raw)
+
+
+def request_head(method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """A request line and headers, ready to send; a header that could split the request is
+    :class:`httpx.LocalProtocolError`. ``target`` is the URL's path and query, as sent."""
+    if not _SENT_TARGET.fullmatch(target):
+        raise httpx.LocalProtocolError(f"illegal request target {target[:100]!r}")
+    lines = [b"%s %s HTTP/1.1\r\n" % (method, target)]
+    for name, value in headers:
         if not (_SENT_NAME.fullmatch(name) and _SENT_VALUE.fullmatch(value)):
             raise httpx.LocalProtocolError(f"illegal header {name!r}")
         lines.append(b"%s: %s\r\n" % (name, value))
@@ -447,10 +697,10 @@ async def _until_close(connection: _Connection, timeout: float | None) -> AsyncI
         yield part
 
 
-def raw_body(response: httpx.Response) -> RawBody | None:
+def raw_body(response: httpx.Response | Reply) -> RawBody | None:
     """The body of ``response`` for :class:`RawBody` reads, or None when it cannot be: not a
     response of :class:`ListingTransport`, not framed by ``Content-Length``, or already read."""
-    stream = response.stream
+    stream = response.body if isinstance(response, Reply) else response.stream
     if not isinstance(stream, _Body) or stream._sized is None or stream._started:
         return None
     stream._started = True
@@ -460,13 +710,12 @@ def raw_body(response: httpx.Response) -> RawBody | None:
 class RawBody:
     """A body framed by ``Content-Length``, read straight into the caller's buffers.
 
-    For big downloads: the connection's transport receives into the buffer that
-    :meth:`readinto` is given (``asyncio.BufferedProtocol``: one copy, from the kernel),
-    instead of 64 KiB ``bytes`` through the stream reader and the body's iterator (four
-    copies and a few Python steps each). The connection is closed at the end of the body or
-    on any error, never kept for another request. Errors are the transport's: a body cut
-    short is :class:`httpx.RemoteProtocolError`, a read refused :class:`httpx.ReadError`,
-    ``timeout`` seconds without a byte :class:`httpx.ReadTimeout`.
+    For big downloads: the connection receives into the buffer that :meth:`readinto` is given
+    (one copy, from the kernel) instead of into its own buffer and out of it as ``bytes``. The
+    connection is closed at the end of the body or on any error, never kept for another
+    request. Errors are the transport's: a body cut short is
+    :class:`httpx.RemoteProtocolError`, a read refused :class:`httpx.ReadError`, ``timeout``
+    seconds without a byte :class:`httpx.ReadTimeout`.
     """
 
     def __init__(self, body: _Body) -> None:
@@ -475,7 +724,6 @@ class RawBody:
         self.length = body._sized or 0
         self.received = 0
         self._timeout = body._timeout
-        self._into: _Into | None = None
 
     async def readinto(self, view: memoryview) -> int:
         """Fill ``view`` (at most the rest of the body); the bytes read, 0 at the body's end."""
@@ -484,8 +732,7 @@ class RawBody:
             self.close()
             return 0
         try:
-            into = self._into or await self._take_over()
-            count = await into.fill(view, self._timeout)
+            count = await self._connection.fill_view(view, self._timeout)
         except BaseException:
             self.close()
             raise
@@ -501,90 +748,3 @@ class RawBody:
     def close(self) -> None:
         """Close the connection (the rest of the body, if any, is not read)."""
         self._body._finish(keep=False)
-
-    async def _take_over(self) -> _Into:
-        """Receive into our buffers from now on; what was read already comes first."""
-        connection = self._connection
-        transport = cast(asyncio.Transport, connection.writer.transport)
-        transport.pause_reading()
-        into = self._into = _Into(transport, bytes(connection.buffer))
-        connection.buffer.clear()
-        transport.set_protocol(into)
-        connection.reader.feed_eof()  # what the reader holds, without waiting for more
-        try:
-            while part := await connection.reader.read(MAX_HEAD):
-                into.extra += part
-        except (OSError, ssl.SSLError) as exc:  # the reader had met an error already
-            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
-        transport.pause_reading()  # the reader's read may have resumed it
-        return into
-
-
-class _Into(asyncio.BufferedProtocol):
-    """The protocol a :class:`RawBody` reads through: the bytes go into the caller's view.
-
-    Reading is paused whenever no view waits to be filled; bytes delivered meanwhile (a read
-    already under way) are kept in ``extra`` and handed out first.
-    """
-
-    def __init__(self, transport: asyncio.Transport, extra: bytes) -> None:
-        self.transport = transport
-        self.extra = bytearray(extra)
-        self.view: memoryview | None = None
-        self.filled = 0
-        self.waiter: asyncio.Future[None] | None = None
-        self.ended = False
-        self.error: BaseException | None = None
-        self._spare = bytearray(_READ)
-
-    async def fill(self, view: memoryview, timeout: float | None) -> int:
-        """Fill ``view``; fewer bytes only when the connection ended first."""
-        count = min(len(self.extra), len(view))
-        view[:count] = self.extra[:count]
-        del self.extra[:count]
-        if count < len(view) and not self.ended:
-            self.view, self.filled = view, count
-            waiter = self.waiter = asyncio.get_running_loop().create_future()
-            self.transport.resume_reading()
-            try:
-                while not waiter.done():
-                    before = self.filled
-                    await asyncio.wait([waiter], timeout=timeout)
-                    if not waiter.done() and self.filled == before:
-                        raise httpx.ReadTimeout("timed out while reading the response")
-            finally:
-                self.transport.pause_reading()
-                self.view, self.waiter = None, None
-            count = self.filled
-        if count < len(view) and self.error is not None:
-            error = self.error
-            raise httpx.ReadError(str(error) or type(error).__name__) from error
-        return count
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        if self.view is None or self.filled == len(self.view):
-            return memoryview(self._spare)
-        return self.view[self.filled :]
-
-    def buffer_updated(self, nbytes: int) -> None:
-        if self.view is None or self.filled == len(self.view):
-            self.extra += self._spare[:nbytes]
-            self.transport.pause_reading()
-            return
-        self.filled += nbytes
-        if self.filled == len(self.view):
-            self._wake()
-
-    def eof_received(self) -> bool:
-        self.ended = True
-        self._wake()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.ended = True
-        self.error = self.error or exc
-        self._wake()
-
-    def _wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from monitor.store.models import (
     Snapshot,
     Target,
 )
-from monitor.store.types import encode_path, path_key, stored_path_key
+from monitor.store.types import PathText, UTCDateTime, encode_path, path_key, stored_path_key
 
 TABLES = SQLModel.metadata.tables
 target_t: Table = TABLES["target"]
@@ -253,6 +253,69 @@ def insert_versions(
         raise StoreError(f"database error while writing versions: {exc}") from exc
     finally:
         cursor.close()
+
+
+def insert_rows(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], *, ignore: bool = False
+) -> None:
+    """Insert ``rows`` (dicts of the table's columns, all with the same keys); with
+    ``ignore``, a row whose key is there already is left out.
+
+    On SQLite the rows go straight to the driver, each value as the column's type stores it
+    (SQLAlchemy's per-row handling costs ~50 microseconds, ten times SQLite's own work for a
+    short row); elsewhere through SQLAlchemy.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        stmt = insert_or_ignore(conn, table).on_conflict_do_nothing() if ignore else None
+        conn.execute(stmt if stmt is not None else table.insert(), rows)
+        return
+    names = list(rows[0])
+    bind = [_sqlite_bind(table.c[name].type) for name in names]
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        f"{' ON CONFLICT DO NOTHING' if ignore else ''}"
+    )
+    values = [
+        tuple(
+            v if f is None else f(v) for f, v in zip(bind, map(row.__getitem__, names), strict=True)
+        )
+        for row in rows
+    ]
+    raw = conn.connection.driver_connection
+    assert raw is not None, "an open connection has a driver connection"
+    try:
+        raw.executemany(sql, values)
+    except sqlite3.Error as exc:
+        raise StoreError(f"database error while writing {table.name} rows: {exc}") from exc
+
+
+def _sqlite_bind(kind: Any) -> Callable[[Any], Any] | None:
+    """How a value of column type ``kind`` is stored in SQLite (None: as it is)."""
+    if isinstance(kind, UTCDateTime):
+        return _sqlite_time
+    if isinstance(kind, PathText):
+        return _nullable(encode_path)
+    return None
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """An aware datetime as :class:`UTCDateTime` keeps it in SQLite: naive UTC text, as
+    SQLAlchemy's SQLite ``DATETIME`` writes it."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given where an aware one is required")
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    )
+
+
+def _nullable(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else function(value)
 
 
 def _by_key(row: tuple[object, ...]) -> str:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from monitor.crawl.fetch import proxied
-from monitor.crawl.transport import ListingTransport
+from monitor.crawl.transport import ListingTransport, request_head
 from tests.servers import free_port, make_cert
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/html\r\n\r\nhello"
@@ -322,3 +322,99 @@ def test_a_proxy_in_the_environment_keeps_httpxs_transport(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     assert proxied() is expected
+
+
+def _get_whole(answers: list[bytes], count: int, read: float = 5.0) -> tuple[list[Any], Script]:
+    """``count`` GETs through :meth:`ListingTransport.get`, each body read whole (or the
+    error's kind)."""
+
+    async def go() -> tuple[list[Any], Script]:
+        script = Script(answers)
+        results: list[Any] = []
+        async with serving(script) as url:
+            origin = httpx.URL(url)
+            transport = ListingTransport()
+            head = request_head(b"GET", origin.raw_path, [(b"Host", origin.netloc)])
+            try:
+                for _ in range(count):
+                    try:
+                        reply = await transport.get(origin, head, {"read": read})
+                        assert reply.body.whole()
+                        results.append((reply.status, reply.headers, await reply.body.read_whole()))
+                        assert not reply.body.whole()  # read once
+                    except httpx.TransportError as exc:
+                        results.append(type(exc).__name__)
+            finally:
+                await transport.aclose()
+        return results, script
+
+    return asyncio.run(go())
+
+
+def test_get_reads_a_whole_body_and_keeps_the_connection() -> None:
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + BIG
+    results, script = _get_whole([OK, big, OK], 3)
+    assert [r[0] for r in results] == [200, 200, 200]
+    assert [r[2] for r in results] == [b"hello", BIG, b"hello"]
+    assert results[0][1] == [(b"Content-Length", b"5"), (b"Content-Type", b"text/html")]
+    assert script.connections == 1
+    assert script.requests[0].startswith(b"GET /drop/ HTTP/1.1\r\nHost: 127.0.0.1:")
+
+
+def test_get_a_whole_body_cut_short_is_a_protocol_error() -> None:
+    results, _ = _get_whole([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"], 1)
+    assert results == ["RemoteProtocolError"]
+
+
+def test_get_a_stalled_whole_body_times_out() -> None:
+    stalled = Script([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"], hang=True)
+
+    async def go() -> None:
+        async with serving(stalled) as url:
+            origin = httpx.URL(url)
+            transport = ListingTransport()
+            try:
+                head = request_head(b"GET", origin.raw_path, [(b"Host", origin.netloc)])
+                reply = await transport.get(origin, head, {"read": 0.2})
+                await reply.body.read_whole()
+            finally:
+                await transport.aclose()
+
+    with pytest.raises(httpx.ReadTimeout):
+        asyncio.run(go())
+
+
+def test_a_body_that_keeps_coming_is_not_a_timeout() -> None:
+    """The read timeout is silence: a body whose bytes come slower than the timeout in all,
+    but never stop for that long, is read whole."""
+    parts = 8
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % parts)
+        for _ in range(parts):
+            writer.write(b"x")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        writer.close()
+
+    async def go() -> bytes:
+        server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            origin = httpx.URL(f"http://127.0.0.1:{port}/")
+            transport = ListingTransport()
+            try:
+                head = request_head(b"GET", b"/", [(b"Host", origin.netloc)])
+                reply = await transport.get(origin, head, {"read": 0.5})
+                return await reply.body.read_whole()
+            finally:
+                await transport.aclose()
+
+    assert asyncio.run(go()) == b"x" * parts
+
+
+@pytest.mark.parametrize("target", [b"/a b", b"/a\r\nX: 1", b""])
+def test_a_request_target_that_could_split_the_request_is_refused(target: bytes) -> None:
+    with pytest.raises(httpx.LocalProtocolError):
+        request_head(b"GET", target, [])
