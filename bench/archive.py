@@ -28,8 +28,9 @@ and the archive's alike, whichever came next):
    "whole process with archive minus whole process without" is shown too.
 
 Throughput is bytes of file bodies / seconds. The archive writes each body to a temporary
-file, fsyncs it and links it into place (durable before the database names it); curl does not
-fsync, so ``curl + sync`` (curl, then ``sync``, timed together) is shown as well.
+file, renames it into place and makes it durable (one ``syncfs`` per batch) before the
+database names it; curl does not sync, so ``curl + sync`` (curl, then ``sync``, timed
+together) is shown as well.
 Peak RSS is GNU time's ``%M`` of each process (see ``engine.run``).
 
 Run from the repository root, as root (nginx runs as root in serve_nginx.sh)::

@@ -1,12 +1,15 @@
 """One body as it comes: hashed (SHA-256), counted, its first bytes kept for the type, and kept
 itself — in memory while it is small, else in a temporary file of the blob store.
 
-A small body is handed to the store whole (:meth:`~monitor.archive.blobs.BlobStore.put_bytes`:
-one trip to a worker thread writes, syncs and places it), so a run of many small files does
-no file-system work on the event loop. A body past :data:`SPILL_BYTES` goes to a temporary
-file as it comes; every :data:`WRITEBACK_BYTES`, the kernel is asked to start writing what
-was written so far (``posix_fadvise(DONTNEED)``): the disk works while the network does, the
-final ``fsync`` has little left to wait for, and a 2 GiB file does not fill the page cache.
+A small body is kept whole and handed to the store with others
+(:meth:`~monitor.archive.blobs.BlobStore.put_many`); it is hashed when :attr:`Body.sha256` is
+first asked for, in the writer's thread (:meth:`~monitor.archive.fetch.Fetched.settle`), so a
+run of many small files does neither hashing nor file-system work on the event loop.
+
+A body past :data:`SPILL_BYTES` goes to a temporary file as it comes; every
+:data:`WRITEBACK_BYTES`, the kernel is asked to start writing what was written so far
+(``posix_fadvise(DONTNEED)``): the disk works while the network does, the final ``fsync`` has
+little left to wait for, and a 2 GiB file does not fill the page cache.
 
 A big body framed by ``Content-Length`` is received by :meth:`Body.receive` straight from the
 socket into two buffers of :data:`RECEIVE_BYTES` (:class:`~monitor.crawl.transport.RawBody`):

@@ -3,9 +3,10 @@
 A worker fetches a version (:mod:`~monitor.archive.fetch`), puts a complete body that was
 spilled to a temporary file in the blob store, and hands the try to the writer. The writer
 gathers tries for up to :data:`GATHER_SECONDS` (or :data:`BATCH` of them, or
-:data:`BATCH_BYTES` of bodies kept in memory), stores the in-memory bodies together
-(:meth:`~monitor.archive.blobs.BlobStore.put_many`: for a folder, one trip to a worker thread
-for the whole batch), makes the batch's blobs durable
+:data:`BATCH_BYTES` of bodies kept in memory), hashes the in-memory bodies and reads their
+types in a worker thread (hashlib lets the event loop run meanwhile), stores them together
+(:meth:`~monitor.archive.blobs.BlobStore.put_many`: for a folder, two worker threads for the
+whole batch), makes the batch's blobs durable
 (:meth:`~monitor.archive.blobs.BlobStore.sync`), then records the tries in one short
 transaction, while the next batch's bodies are stored: a run of thousands of small files pays
 a thread trip, a sync and a transaction per batch, not per file, and a slow run records each

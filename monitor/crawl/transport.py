@@ -1,4 +1,4 @@
-"""A transport of kept-alive HTTP/1.1 connections on asyncio streams, for one worker's client.
+"""A transport of kept-alive HTTP/1.1 connections, for one worker's client.
 
 httpx's own transport (httpcore) costs about half a millisecond of CPU per request: its pool,
 its connection's state machine, anyio's streams, h11 and its tracing. A crawl of 2,000 pages
@@ -23,7 +23,15 @@ plain :class:`httpx.AsyncBaseTransport` that does what a crawl needs, behind the
 - the response's ``network_stream`` extension answers ``get_extra_info`` for ``server_addr``,
   ``client_addr``, ``ssl_object`` and ``socket``, as httpcore's does;
 - a body framed by ``Content-Length`` can instead be read straight into the caller's buffers
-  (:func:`raw_body`, :class:`RawBody`: big downloads, one copy instead of four).
+  (:func:`raw_body`, :class:`RawBody`: big downloads, one copy instead of four), or whole in
+  one wait (:meth:`_Body.read_whole`: small downloads);
+- :meth:`ListingTransport.get` sends a GET whose head was made once and returns the response
+  without httpx's models (:class:`Reply`): for downloads of many small files, where building
+  those cost as much as the rest.
+
+Each connection is its own asyncio protocol (:class:`_Connection`, a ``BufferedProtocol``):
+the bytes received go into its buffer, and a reader waits for as many as it needs with one
+wake-up (streams woke it for every 64 KiB and copied each part three times).
 """
 
 from __future__ import annotations
