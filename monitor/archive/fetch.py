@@ -154,7 +154,9 @@ class Direct:
         self.root = root
         self.origin = httpx.URL(root)
         self.base = self.origin.raw_path
-        pairs = [("Host", self.origin.netloc.decode("ascii")), *headers.items()]
+        pairs = list(headers.items())
+        if not any(name.lower() == "host" for name in headers):  # as httpx: one Host
+            pairs.insert(0, ("Host", self.origin.netloc.decode("ascii")))
         self.headers = request_head(b"GET", b"/", [(n.encode(), v.encode()) for n, v in pairs])
         self.headers = self.headers[self.headers.index(b"\r\n") + 2 :]
 
@@ -391,20 +393,24 @@ class HttpFetcher:
         if why:
             fetched.status, fetched.error = "changed", why.replace("received", "announced", 1)
             return fetched
-        big = promised is not None and promised > SPILL_BYTES
-        return await self._stream(answer.body, fetched, big)
+        return await self._stream(answer.body, fetched, promised)
 
     async def _stream(
-        self, response: httpx.Response | Reply, fetched: Fetched, big: bool
+        self, response: httpx.Response | Reply, fetched: Fetched, promised: int | None
     ) -> Fetched:
-        """Read the body: a big one framed by Content-Length straight from the socket."""
+        """Read the body: one framed by Content-Length (``promised``) straight from the
+        socket, a big one into buffers, a small one whole (unless more than its cap: then as
+        it comes, stopped at the cap)."""
         wanted = fetched.wanted
         body = body_for(self.store, wanted)
+        big = promised is not None and promised > SPILL_BYTES
+        cap = wanted.cap()[0]
+        whole = not big and promised is not None and (cap is None or promised <= cap)
         try:
             raw = raw_body(response) if big else None
             if raw is not None:
                 await body.receive(raw)
-            elif isinstance(response, Reply) and response.body.whole() and not big:
+            elif whole and isinstance(response, Reply) and response.body.whole():
                 body.write(await response.body.read_whole())
             else:
                 parts = response.body if isinstance(response, Reply) else response.aiter_raw()

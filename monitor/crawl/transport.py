@@ -81,6 +81,7 @@ class _Connection(asyncio.BufferedProtocol):
     """
 
     __slots__ = (
+        "_clock",
         "_last",
         "_paused",
         "_recv",
@@ -106,6 +107,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._recv = memoryview(bytearray(_READ))
         self._want = 0
         self._last = 0.0  # when bytes last came (the loop's clock)
+        self._clock = time.monotonic
         self._paused = False
         self._waiter: asyncio.Future[None] | None = None
         self._sending: asyncio.Future[None] | None = None
@@ -114,6 +116,7 @@ class _Connection(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self._clock = asyncio.get_running_loop().time
 
     def get_buffer(self, sizehint: int) -> memoryview:
         view = self.view
@@ -122,7 +125,7 @@ class _Connection(asyncio.BufferedProtocol):
         return self._recv
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._last = time.monotonic()
+        self._last = self._clock()
         view = self.view
         if view is not None and self.filled < len(view):
             self.filled += nbytes
@@ -157,6 +160,13 @@ class _Connection(asyncio.BufferedProtocol):
         sending, self._sending = self._sending, None
         if sending is not None and not sending.done():
             sending.set_result(None)
+
+    def listen(self) -> None:
+        """Read again if reading was paused (a connection kept idle must see the server
+        close it); its buffer is empty then, or it is not kept."""
+        if self._paused and self.transport is not None and len(self.buffer) < _HIGH:
+            self._paused = False
+            self.transport.resume_reading()
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -401,6 +411,7 @@ class ListingTransport(httpx.AsyncBaseTransport):
     def _release(self, connection: _Connection, keep: bool) -> None:
         """After a response: keep the connection for the next request, or close it."""
         if keep and self._idle is None and connection.usable():
+            connection.listen()
             self._idle = connection
         else:
             self._drop(connection)

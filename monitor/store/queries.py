@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, and_, func, or_, select
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlmodel import SQLModel
 
 from monitor.errors import NotFound, StoreError
@@ -272,6 +273,15 @@ def insert_rows(
         conn.execute(stmt if stmt is not None else table.insert(), rows)
         return
     names = list(rows[0])
+    # Columns left out get their scalar defaults, as SQLAlchemy's inserts give them.
+    defaults = {
+        c.name: c.default.arg
+        for c in table.columns
+        if c.name not in rows[0] and isinstance(c.default, ScalarElementColumnDefault)
+    }
+    if defaults:
+        rows = [{**defaults, **row} for row in rows]
+        names += list(defaults)
     bind = [_sqlite_bind(table.c[name].type) for name in names]
     sql = (
         f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"

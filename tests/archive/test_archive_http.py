@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from monitor.archive.blobs import open_blob_store
+from monitor.archive.fetch import Direct
 from monitor.config import Settings
 from monitor.store import Store
 from monitor.store.queries import TABLES
@@ -265,3 +266,20 @@ def test_a_proxy_in_the_environment_is_used(
         settings = archive_settings(tmp_path, _http(server.url))
         _, report = poll_and_archive(store, settings, clock)
         assert report.archived == 2 and server.proxied >= 2
+
+
+def test_a_configured_host_header_is_sent_once(store: Store, tmp_path: Path, clock: Clock) -> None:
+    """A target's own ``Host`` (a virtual host) replaces the URL's, as httpx does: nginx
+    refuses a request with two (400)."""
+    drop = tmp_path / "drop"
+    put(drop, "a.txt", b"alpha\n")
+    with nginx(drop, tmp_path / "nginx") as base:
+        settings = archive_settings(tmp_path, _http(f"{base}/", headers={"host": "127.0.0.1"}))
+        _, report = poll_and_archive(store, settings, clock)
+    assert (report.archived, report.failed) == (1, 0)
+    direct = Direct("http://10.0.0.1:8080/drop/", {"HOST": "files.example", "X-A": "1"})
+    head = direct.head("http://10.0.0.1:8080/drop/a%20b.txt").decode()
+    assert head.startswith("GET /drop/a%20b.txt HTTP/1.1\r\n")
+    assert head.lower().count("host:") == 1 and "HOST: files.example\r\n" in head
+    plain = Direct("http://10.0.0.1:8080/drop/", {"X-A": "1"}).head("http://10.0.0.1:8080/drop/")
+    assert plain.decode().startswith("GET /drop/ HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nX-A: 1\r\n")

@@ -418,3 +418,35 @@ def test_a_body_that_keeps_coming_is_not_a_timeout() -> None:
 def test_a_request_target_that_could_split_the_request_is_refused(target: bytes) -> None:
     with pytest.raises(httpx.LocalProtocolError):
         request_head(b"GET", target, [])
+
+
+def test_a_kept_connection_sees_the_server_close_it_after_a_body_read_whole() -> None:
+    """A body past the buffer's high mark pauses reading as it completes; the connection kept
+    for the next request must read again, or a close by the server while idle would go unseen
+    and the next request would go out on a dead connection."""
+    size = 300_000
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"y" * size
+    script = Script([answer])  # one answer per connection, then the server closes it
+
+    async def go() -> list[int]:
+        async with serving(script) as url:
+            origin = httpx.URL(url)
+            transport = ListingTransport()
+            head = request_head(b"GET", origin.raw_path, [(b"Host", origin.netloc)])
+            statuses = []
+            try:
+                for _ in range(2):
+                    reply = await transport.get(origin, head, {"read": 5})
+                    assert len(await reply.body.read_whole()) == size
+                    statuses.append(reply.status)
+                    idle = transport._idle
+                    deadline = asyncio.get_running_loop().time() + 5
+                    while idle is not None and idle.usable():  # the server's close, seen
+                        assert asyncio.get_running_loop().time() < deadline, "close unseen"
+                        await asyncio.sleep(0.01)
+            finally:
+                await transport.aclose()
+            return statuses
+
+    assert asyncio.run(go()) == [200, 200]
+    assert script.connections == 2

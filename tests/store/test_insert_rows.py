@@ -74,7 +74,7 @@ def test_a_naive_time_is_refused(store: Store) -> None:
 
 def test_paths_are_stored_escaped(store: Store, tmp_path: Path) -> None:
     """A capture's path (PathText) reads back as written, NUL and lone surrogates included;
-    ``None`` stays NULL."""
+    ``None`` stays NULL; a column left out gets its default."""
     poll(store, make_target(put(tmp_path / "drop", "a.txt").parent), Clock())
     path = "odd\\name\x00\udcff.txt"
     with store.write() as conn:
@@ -84,7 +84,7 @@ def test_paths_are_stored_escaped(store: Store, tmp_path: Path) -> None:
         ).scalar_one()
         target = conn.execute(select(TABLES["target"].c.id)).scalar_one()
         row = {"target_id": target, "version_id": version, "path": path, "status": "failed",
-               "url": "file:///a.txt", "fetched_at": T0, "error": None, "attempts": 1}  # fmt: skip
+               "url": "file:///a.txt", "fetched_at": T0, "error": None}  # fmt: skip
         insert_rows(conn, capture_t, [row, row | {"error": "cut"}])
-        found = conn.execute(select(capture_t.c.path, capture_t.c.error)).all()
-    assert found == [(path, None), (path, "cut")]
+        found = conn.execute(select(capture_t.c.path, capture_t.c.error, capture_t.c.attempts))
+    assert found.all() == [(path, None, 1), (path, "cut", 1)]  # attempts: its default
