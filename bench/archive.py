@@ -6,6 +6,8 @@ in the same run; memory flat in file size (a 2 GiB file streams).
 Cases (random bytes, so no two files share a hash; nginx from ``serve_nginx.sh``, sendfile):
 
 - ``small``: 2,000 files of 64 KiB in 20 folders;
+- ``text``: the same as text (lines of hex), as drops of logs and CSV are: type detection
+  reads the head of a text file through;
 - ``large``: 4 files of 256 MiB;
 - ``huge``: 1 file of 2 GiB;
 - ``local``: the 2 GiB file of ``huge`` as a local target (memory; ``cp`` as the reference).
@@ -68,6 +70,7 @@ RATIO = 0.8
 #: (name, files, size of each, folders)
 CASES: dict[str, tuple[int, int, int]] = {
     "small": (2000, 64 * KiB, 20),
+    "text": (2000, 64 * KiB, 20),
     "large": (4, 256 * MiB, 1),
     "huge": (1, 2 * GiB, 1),
 }
@@ -81,12 +84,19 @@ class Tree:
     bytes: int
 
 
+def _text(size: int) -> bytes:
+    """``size`` bytes of text (lines of random hex), no two files alike."""
+    hexed = os.urandom(size // 2 + 1).hex().encode()[:size]
+    return b"\n".join(hexed[i : i + 79] for i in range(0, size, 80))[:size]
+
+
 def make_tree(work: Path, name: str) -> Tree:
     """The case's files under ``work/trees/name`` (kept between runs of the script)."""
     count, size, folders = CASES[name]
     root = work / "trees" / name
+    suffix = ".txt" if name == "text" else ".bin"
     paths = [
-        f"f{i % folders:03d}/file-{i:05d}.bin" if folders > 1 else f"file-{i:05d}.bin"
+        f"f{i % folders:03d}/file-{i:05d}{suffix}" if folders > 1 else f"file-{i:05d}{suffix}"
         for i in range(count)
     ]
     done = root.with_name(name + ".complete")
@@ -100,7 +110,7 @@ def make_tree(work: Path, name: str) -> Tree:
                 left = size
                 while left:
                     chunk = min(left, 16 * MiB)
-                    f.write(os.urandom(chunk))
+                    f.write(_text(chunk) if name == "text" else os.urandom(chunk))
                     left -= chunk
         done.write_text("ok")
     return Tree(name, root, paths, count * size)
@@ -352,7 +362,7 @@ def profile(exe: str, tree: Tree, base: str, work: Path) -> None:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cases", default="small,large,huge,local")
+    p.add_argument("--cases", default="small,text,large,huge,local")
     p.add_argument("--times", type=int, default=3)
     p.add_argument("--work", type=Path, default=Path("/var/tmp/archive-bench"))
     p.add_argument("--shared", type=Path, default=DEFAULT_SHARED)

@@ -27,7 +27,8 @@ HEAD_BYTES = 40 * 1024
 _GENERIC = ("application/zip", "application/x-ole-storage", "application/x-tar")
 #: Types puremagic names without a MIME type.
 _MIME_BY_NAME = {"ELF executable": "application/x-executable"}
-_CONTROL = set(range(0, 9)) | {11, 12} | set(range(14, 32)) | {127}
+#: Control characters that text does not hold (tab, line feed and carriage return it may).
+_CONTROL = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])
 
 
 def detect_type(head: bytes) -> tuple[str, str]:
@@ -53,14 +54,17 @@ def detect_type(head: bytes) -> tuple[str, str]:
 
 
 def _is_text(head: bytes) -> bool:
+    """Whether ``head`` reads as UTF-8 text without control characters (those are ASCII, and
+    ASCII bytes in UTF-8 are only ever themselves: they are looked for in the bytes, at C
+    speed — a Python step per character took 1.6 ms for a 40 KiB head)."""
     try:
-        text = head.decode("utf-8")
+        head.decode("utf-8")
     except UnicodeDecodeError as exc:
         # A multi-byte character cut at the end of the head is still text.
         if exc.start < len(head) - 3:
             return False
-        text = head[: exc.start].decode("utf-8")
-    return not any(ord(c) in _CONTROL for c in text)
+        head = head[: exc.start]
+    return len(head.translate(None, _CONTROL)) == len(head)
 
 
 @cache
