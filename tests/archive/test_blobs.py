@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitor.archive.blobs import BlobStore, LocalBlobStore, open_blob_store
+from monitor.archive.blobs import local as local_blobs
 from monitor.config import Settings
 from monitor.errors import ArchiveError, BlobMissing, BlobStoreError, ConfigError
 from tests.archive.conftest import S3Server
@@ -238,3 +239,26 @@ def test_put_many_stores_every_size_exactly_once(local_store: LocalBlobStore) ->
     assert sorted(local_store.hashes()) == sorted(_sha(b) for b in [*bodies, *later])
     assert not list(local_store.staging_dir().glob("*"))
     assert asyncio.run(local_store.put_many(batch[:2])) == [False, False]  # stored already
+
+
+def test_small_blobs_leave_o_direct_where_it_is_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a batch's O_DIRECT writes take longer than the threshold (a spinning disk, a
+    network file system), the store writes small blobs through the page cache from then on.
+    No slow device can be made here (no device-mapper): the threshold is set to nothing."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    assert store.direct
+    first = [os.urandom(5000) for _ in range(3)]
+    assert asyncio.run(store.put_many([(_sha(b), b) for b in first])) == [True] * 3
+    store.direct = True  # however long the first batch took on this machine
+    monkeypatch.setattr(local_blobs, "_SLOW_DIRECT", 0.0)
+    monkeypatch.setattr(local_blobs, "_DIRECT_RATE", float("inf"))
+    second = [os.urandom(70_000) for _ in range(3)]
+    assert asyncio.run(store.put_many([(_sha(b), b) for b in second])) == [True] * 3
+    assert not store.direct
+    third = [os.urandom(4097) for _ in range(3)]
+    assert asyncio.run(store.put_many([(_sha(b), b) for b in third])) == [True] * 3
+    asyncio.run(store.sync())
+    for body in [*first, *second, *third]:
+        assert store.path_of(_sha(body)).read_bytes() == body
