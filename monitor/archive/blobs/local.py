@@ -11,9 +11,10 @@ per process even when several files share it (a second put waits for the first);
 over a blob already there (another process, or a short file a crash left) puts the same bytes
 in its place. A small body costs two changes to the file system: create, rename. A batch of
 small bodies (:meth:`LocalBlobStore.put_many`) is written by two threads with ``O_DIRECT``
-where the file system takes it: the bytes go from a page-aligned buffer to the disk, not
-through the page cache (whose copy cost more than the disk's write on the machines measured),
-and the sync that follows has only the file system's own records left to write.
+where the file system takes it and while it is quick (:data:`_SLOW_DIRECT`): the bytes go
+from a page-aligned buffer to the disk, not through the page cache (whose copy cost more than
+the disk's write on the machines measured), and the sync that follows has only the file
+system's own records left to write.
 
 Durability: on Linux, blobs are made durable together: :meth:`LocalBlobStore.sync` (one
 ``syncfs(2)`` of the store's file system) runs before the database records a batch of them,
