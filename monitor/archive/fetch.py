@@ -59,7 +59,13 @@ from monitor.crawl import (
 )
 from monitor.crawl.fetch import proxied
 from monitor.crawl.pacing import backoff
-from monitor.crawl.transport import ListingTransport, Reply, raw_body, request_head
+from monitor.crawl.transport import (
+    ListingTransport,
+    Reply,
+    header_block,
+    raw_body,
+    request_line,
+)
 
 #: What a Last-Modified may differ from the listing's mtime by (listings show minutes).
 MTIME_TOLERANCE = 60
@@ -144,7 +150,8 @@ _DOWNLOAD = {"Accept": "*/*", "Accept-Encoding": "identity"}
 class Direct:
     """Downloads sent straight to the crawl's transport, no client in between: the request
     head is made of the URL's path and headers fixed once (``Host`` first, as httpx sends
-    them), the response read without httpx's models (:meth:`ListingTransport.get`).
+    them; the target's own replaces it), the response read without httpx's models
+    (:meth:`ListingTransport.get`).
 
     httpx's client and models cost about 0.3 ms of CPU per request (URL parsing, headers,
     auth flow, cookies, hooks), as much as the rest of fetching a small file.
@@ -157,8 +164,7 @@ class Direct:
         pairs = list(headers.items())
         if not any(name.lower() == "host" for name in headers):  # as httpx: one Host
             pairs.insert(0, ("Host", self.origin.netloc.decode("ascii")))
-        self.headers = request_head(b"GET", b"/", [(n.encode(), v.encode()) for n, v in pairs])
-        self.headers = self.headers[self.headers.index(b"\r\n") + 2 :]
+        self.headers = header_block([(n.encode(), v.encode()) for n, v in pairs])
 
     @classmethod
     def of(cls, target: HttpTarget, options: ClientOptions) -> Direct | None:
@@ -179,7 +185,7 @@ class Direct:
             path = self.base + url[len(self.root) :].encode("ascii")
         else:
             path = httpx.URL(url).raw_path
-        return request_head(b"GET", path, ()).removesuffix(b"\r\n") + self.headers
+        return request_line(b"GET", path) + self.headers
 
 
 def body_for(store: BlobStore, wanted: Wanted) -> Body:

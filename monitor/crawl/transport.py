@@ -562,11 +562,23 @@ def _request_head(request: httpx.Request) -> bytes:
 
 
 def request_head(method: bytes, target: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """A request line and headers, ready to send; a header that could split the request is
-    :class:`httpx.LocalProtocolError`. ``target`` is the URL's path and query, as sent."""
+    """A request line and headers, ready to send (see :func:`request_line`,
+    :func:`header_block`)."""
+    return request_line(method, target) + header_block(headers)
+
+
+def request_line(method: bytes, target: bytes) -> bytes:
+    """A request line; ``target`` (the URL's path and query, as sent) that could split the
+    request is :class:`httpx.LocalProtocolError`."""
     if not _SENT_TARGET.fullmatch(target):
         raise httpx.LocalProtocolError(f"illegal request target {target[:100]!r}")
-    lines = [b"%s %s HTTP/1.1\r\n" % (method, target)]
+    return b"%s %s HTTP/1.1\r\n" % (method, target)
+
+
+def header_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Header lines and the blank line after them; a header that could split the request is
+    :class:`httpx.LocalProtocolError`."""
+    lines = []
     for name, value in headers:
         if not (_SENT_NAME.fullmatch(name) and _SENT_VALUE.fullmatch(value)):
             raise httpx.LocalProtocolError(f"illegal header {name!r}")
