@@ -1,8 +1,11 @@
 """The session: a signed cookie holding who is logged in and the CSRF token.
 
 The cookie is JSON signed with itsdangerous (HMAC with the secret key, and a timestamp): it is
-``HttpOnly``, ``SameSite=Strict``, ``Path=/``, ``Secure`` when the request came over https,
-and expires ``session_max_age`` after it was last written (at login). A cookie that is
+``HttpOnly``, ``SameSite=Lax``, ``Path=/``, ``Secure`` when the request came over https,
+and expires ``session_max_age`` after it was last written (at login). ``Lax``, not
+``Strict``: a link from an alert email opens its page logged in (a top-level GET from another
+site carries the cookie); every unsafe request needs the session's CSRF token besides, and no
+GET changes anything. A cookie that is
 forged, altered or too old is ignored: the request has an empty session.
 
 The key is ``[web] secret_key``; unset, a random key is made once in ``<data_dir>/web-secret``
@@ -85,7 +88,7 @@ class SessionMiddleware:
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and session.modified:
                 headers = MutableHeaders(scope=message)
-                flags = f"Path=/; HttpOnly; SameSite=Strict{secure}"
+                flags = f"Path=/; HttpOnly; SameSite=Lax{secure}"
                 if session:
                     value = f"{COOKIE}={self.dump(session)}; Max-Age={self.max_age}; {flags}"
                 elif had_cookie:

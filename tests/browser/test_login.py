@@ -27,3 +27,24 @@ def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(
     page.get_by_role("button", name="Log in").click()
     expect(page.locator("main")).to_contain_text("wrong user name or password", ignore_case=True)
     expect(page).to_have_url(site.url("/login"))
+
+
+def test_a_link_from_an_alert_email_opens_the_page_logged_in(site: Site, page: Page) -> None:
+    """A link in an alert email, followed from a webmail (another site), arrives with the
+    session: a logged-in analyst sees the page, not the login form. The webmail page is
+    served by the browser's router; the link goes to the real server."""
+    login(page, site.base, "ana")
+    target = site.url("/targets/drop")
+    inbox = "http://mail.example/inbox"
+    page.route(
+        inbox,
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body=f'<!doctype html><title>Inbox</title><a id="open" href="{target}">Open</a>',
+        ),
+    )
+    page.goto(inbox)
+    page.click("#open")
+    page.wait_for_load_state()
+    expect(page).to_have_url(target)
+    expect(page.locator("header .user")).to_have_text("ana")
