@@ -99,6 +99,8 @@ class ReloadPlan:
     updated: list[str] = field(default_factory=list)
     daemon: list[str] = field(default_factory=list)
     notify: list[str] = field(default_factory=list)
+    #: Other tables that changed (``archive``, ``web``, ``reviewer``): read where they are used.
+    sections: list[str] = field(default_factory=list)
     database: bool = False
     timezone: bool = False
 
@@ -111,6 +113,7 @@ class ReloadPlan:
             or self.updated
             or self.daemon
             or self.notify
+            or self.sections
             or self.database
             or self.timezone
         )
@@ -142,7 +145,12 @@ def plan_reload(old: Settings, new: Settings) -> ReloadPlan:
             plan.updated.append(name)
     plan.daemon = _changed_keys(old.daemon, new.daemon)
     plan.notify = _changed_keys(old.notify, new.notify)
+    plan.sections = [k for k in _SECTIONS if getattr(old, k) != getattr(new, k)]
     return plan
+
+
+#: Settings compared as a whole by :func:`plan_reload` (``defaults`` shows in the targets).
+_SECTIONS = ("reviewer", "archive", "web")
 
 
 def _changed_keys(old: object, new: object) -> list[str]:

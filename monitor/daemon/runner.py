@@ -18,8 +18,9 @@ invalid one is logged and the running config stays.
 
 Web UI: when the config has a ``[web]`` table (and ``web`` is not turned off), the web app is
 served from the same event loop on the same store (:mod:`monitor.web.server`); its socket is
-bound before the daemon starts, and it stops after the polls in flight. Changes to ``[web]``
-apply at the next start.
+bound before the daemon starts, and it stops after the polls in flight. A reload reaches it
+too (users, tokens, targets…), except ``[web]`` bind, port, trusted_proxies and secret_key,
+which wait for the next start (:func:`~monitor.web.app.apply_settings`).
 """
 
 from __future__ import annotations
@@ -401,6 +402,8 @@ class Daemon:
             return
         self.settings = new
         await self._apply(old, new, plan)
+        if self.web is not None:
+            self._apply_web(new)
         log_event(
             log,
             logging.INFO,
@@ -412,8 +415,28 @@ class Daemon:
             updated=_names(plan.updated),
             daemon=_names(plan.daemon),
             notify=_names(plan.notify),
+            sections=_names(plan.sections),
             timezone=new.timezone if plan.timezone else None,
         )
+
+    def _apply_web(self, new: Settings) -> None:
+        """The web UI serves with the new config from its next request (see
+        :func:`~monitor.web.app.apply_settings`); what it cannot take is logged."""
+        from monitor.web.app import apply_settings
+
+        assert self.web is not None
+        app = self.web.app
+        try:
+            later = apply_settings(app, new)
+        except ConfigError as exc:
+            running = app.state.web.settings.web
+            apply_settings(app, new.model_copy(update={"web": running}))
+            reason = f"the web UI keeps its running [web]: {exc.message}"
+            log_event(log, logging.WARNING, "reload", status="partial", reason=reason)
+            return
+        if later:
+            reason = f"[web] {', '.join(later)} apply when monitor run starts again"
+            log_event(log, logging.WARNING, "reload", status="partial", reason=reason)
 
     async def _apply(self, old: Settings, new: Settings, plan: ReloadPlan) -> None:
         self.logs.configure(

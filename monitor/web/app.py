@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor import __version__
 from monitor.config import Settings
+from monitor.config.web import is_loopback
 from monitor.errors import ConfigError
 from monitor.poll import utc_now
 from monitor.store import Store, open_store
@@ -78,6 +79,31 @@ def check_ready(settings: Settings) -> None:
             "with name and password_hash (made by `monitor web-password`), or run the daemon "
             "without the web UI (monitor run --no-web)"
         )
+
+
+#: ``[web]`` keys a running server keeps until it starts again (its socket, its proxies, the
+#: key its session cookies are signed with).
+RESTART_KEYS = ("bind", "port", "trusted_proxies", "secret_key")
+
+
+def apply_settings(app: FastAPI, settings: Settings) -> list[str]:
+    """Serve the requests to come with ``settings`` (a reloaded config): its users, API
+    tokens, ``auth``, session length, targets and the rest at once. The ``[web]`` keys of
+    :data:`RESTART_KEYS` that changed keep their running values (returned, to tell that they
+    wait for a restart). ConfigError, and nothing changes, if the UI could not be served so —
+    among others ``auth = "none"`` while the running socket is not on loopback."""
+    check_ready(settings)
+    state: WebState = app.state.web
+    running = state.settings.web
+    later = [key for key in RESTART_KEYS if getattr(running, key) != getattr(settings.web, key)]
+    web = settings.web.model_copy(update={key: getattr(running, key) for key in later})
+    if web.auth == "none" and not is_loopback(web.bind):
+        raise ConfigError(
+            f'[web] auth = "none" needs a loopback address, and the UI is served on {web.bind} '
+            "until monitor run starts again"
+        )
+    state.settings = settings.model_copy(update={"web": web})
+    return later
 
 
 def build_app(

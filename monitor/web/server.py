@@ -51,6 +51,7 @@ class WebServer:
     def __init__(
         self, app: FastAPI, *, bind: str, port: int, trusted_proxies: Sequence[str] = ()
     ) -> None:
+        self.app = app
         self.sock = listen(bind, port)
         self.port = int(self.sock.getsockname()[1])
         host = f"[{bind}]" if ":" in bind else bind

@@ -204,6 +204,10 @@ def test_plan_reload_names_what_changed() -> None:
     assert plan_reload(old, old).empty
     moved = plan_reload(old, config('timezone = "Asia/Tokyo"\ndata_dir = "/x"\n' + local("c")))
     assert moved.database and moved.timezone
+    sections = 'reviewer = "ana"\n[archive]\ntimeout = "5m"\n[web]\nport = 9000\n'
+    other = plan_reload(config(local("a")), config(sections + local("a")))
+    assert other.sections == ["reviewer", "archive", "web"] and not other.empty
+    assert not (other.added or other.updated or other.daemon or other.notify)
 
 
 def test_slots_cap_polls_and_follow_a_new_limit() -> None:

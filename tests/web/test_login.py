@@ -21,7 +21,7 @@ def cookie_attributes(header: str) -> dict[str, str]:
     return {p.partition("=")[0].lower(): p.partition("=")[2] for p in parts[1:]}
 
 
-def test_login_sets_a_strict_session_cookie_and_lands_on_next(
+def test_login_sets_a_lax_session_cookie_and_lands_on_next(
     settings: Settings, serve: Serve
 ) -> None:
     live = serve(settings)

@@ -17,7 +17,7 @@ import pytest
 from monitor.web.passwords import hash_token
 from tests.daemon.conftest import MONITOR, DaemonProcess, local_target, write
 from tests.helpers import put
-from tests.web.conftest import TOKEN
+from tests.web.conftest import HTML, TOKEN, login
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 URL = re.compile(r"Serving the web UI at (http://127\.0\.0\.1:\d+/)")
@@ -177,3 +177,31 @@ def test_run_refuses_a_web_ui_without_users(tmp_path: Path, sqlite_url: str) -> 
     assert done.returncode == 2, done.stderr
     assert "no user is configured" in done.stderr and "--no-web" in done.stderr
     assert time.monotonic() - started < 30
+
+
+def test_run_applies_a_reloaded_config_to_the_web_ui(
+    tmp_path: Path, sqlite_url: str, password_hash: str, daemons: Callable[..., DaemonProcess]
+) -> None:
+    drop, more = tmp_path / "drop", tmp_path / "more"
+    put(drop, "a.txt")
+    put(more, "b.txt")
+    targets = local_target("drop", drop, every="1h")
+    config = write(tmp_path / "m.toml", sqlite_url, targets + web_table(password_hash))
+    daemon = daemons(config, tmp_path / "log")
+    (started,) = daemon.wait_for(lambda: daemon.events("web"), what="the web UI's URL")
+    daemon.wait_polls(1, "drop")  # the config is watched by now
+    two_users = web_table(password_hash).replace(
+        "users = [", f'users = [{{ name = "ben", password_hash = "{password_hash}" }}, '
+    )
+    write(config, sqlite_url, targets + local_target("more", more, every="1h") + two_users)
+    (reload,) = daemon.wait_for(lambda: daemon.events("reload", status="applied"), what="reload")
+    assert reload["added"] == "more" and reload["sections"] == "web"
+    daemon.wait_polls(1, "more")
+    with httpx.Client(base_url=started["url"], timeout=10) as client:
+        assert login(client, "ben").status_code == 303
+        page = client.get("/targets/more", headers=HTML)
+        assert page.status_code == 200 and str(more) in page.text
+    write(config, sqlite_url, targets + two_users.replace("port = 0", "port = 1"))
+    partial = daemon.wait_for(lambda: daemon.events("reload", status="partial"), what="port")
+    assert "port" in partial[0]["reason"] and "starts again" in partial[0]["reason"]
+    assert daemon.stop() == 0
