@@ -19,8 +19,9 @@ invalid one is logged and the running config stays.
 Web UI: when the config has a ``[web]`` table (and ``web`` is not turned off), the web app is
 served from the same event loop on the same store (:mod:`monitor.web.server`); its socket is
 bound before the daemon starts, and it stops after the polls in flight. A reload reaches it
-too (users, tokens, targets…), except ``[web]`` bind, port, trusted_proxies and secret_key,
-which wait for the next start (:func:`~monitor.web.app.apply_settings`).
+too (users, tokens, targets…), except the ``[web]`` keys the running server was built with
+(socket, proxies, session key and length, ``auth``), which wait for the next start
+(:func:`~monitor.web.app.apply_settings`).
 """
 
 from __future__ import annotations

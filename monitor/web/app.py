@@ -29,7 +29,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor import __version__
 from monitor.config import Settings
-from monitor.config.web import is_loopback
 from monitor.errors import ConfigError
 from monitor.poll import utc_now
 from monitor.store import Store, open_store
@@ -81,28 +80,24 @@ def check_ready(settings: Settings) -> None:
         )
 
 
-#: ``[web]`` keys a running server keeps until it starts again (its socket, its proxies, the
-#: key its session cookies are signed with).
-RESTART_KEYS = ("bind", "port", "trusted_proxies", "secret_key")
+#: ``[web]`` keys a running server keeps until it starts again: its socket and proxies, and
+#: what its middleware was built with (the session key and length, the Host check of
+#: ``auth = "none"``).
+RESTART_KEYS = ("bind", "port", "trusted_proxies", "secret_key", "session_max_age", "auth")
 
 
 def apply_settings(app: FastAPI, settings: Settings) -> list[str]:
     """Serve the requests to come with ``settings`` (a reloaded config): its users, API
-    tokens, ``auth``, session length, targets and the rest at once. The ``[web]`` keys of
-    :data:`RESTART_KEYS` that changed keep their running values (returned, to tell that they
-    wait for a restart). ConfigError, and nothing changes, if the UI could not be served so —
-    among others ``auth = "none"`` while the running socket is not on loopback."""
-    check_ready(settings)
+    tokens, targets and the rest at once. The ``[web]`` keys of :data:`RESTART_KEYS` that
+    changed keep their running values (returned, to tell that they wait for a restart).
+    ConfigError, and nothing changes, if the UI could not be served so (no user left)."""
     state: WebState = app.state.web
     running = state.settings.web
     later = [key for key in RESTART_KEYS if getattr(running, key) != getattr(settings.web, key)]
     web = settings.web.model_copy(update={key: getattr(running, key) for key in later})
-    if web.auth == "none" and not is_loopback(web.bind):
-        raise ConfigError(
-            f'[web] auth = "none" needs a loopback address, and the UI is served on {web.bind} '
-            "until monitor run starts again"
-        )
-    state.settings = settings.model_copy(update={"web": web})
+    effective = settings.model_copy(update={"web": web})
+    check_ready(effective)
+    state.settings = effective
     return later
 
 
