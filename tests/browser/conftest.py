@@ -112,7 +112,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: _answers(s.url("/healthz")), timeout=30, what="monitor serve")
+        wait_for(lambda: answers(s.url("/healthz")), timeout=30, what="monitor serve")
         yield s
     finally:
         proc.terminate()
@@ -123,7 +123,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
         log.close()
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
+    """Whether ``url`` answers 200 (a server that is up)."""
     try:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import answers
 from tests.servers import free_port, wait_for
 
 
@@ -50,20 +50,13 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            wait_for(lambda: _answers(d.base + "/healthz"), timeout=30, what="the demo's UI")
+            wait_for(lambda: answers(d.base + "/healthz"), timeout=30, what="the demo's UI")
             yield d
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=30) == 0, d.output()
         finally:
             proc.kill()
             proc.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def log_in(page: Page, demo: Demo, user: str) -> None:
