@@ -12,9 +12,10 @@ A body past :data:`SPILL_BYTES` goes to a temporary file as it comes; every
 little left to wait for, and a 2 GiB file does not fill the page cache.
 
 A big body framed by ``Content-Length`` is received by :meth:`Body.receive` straight from the
-socket into two buffers of :data:`RECEIVE_BYTES` (:class:`~monitor.crawl.transport.RawBody`):
-while one fills, a worker thread hashes and writes the other (hashlib and file writes release
-the GIL), so receiving, hashing and writing overlap, a few Python steps per MiB.
+socket (:class:`~monitor.crawl.transport.RawBody`), and a big local file read, into
+:data:`RECEIVE_BUFFERS` buffers of :data:`RECEIVE_BYTES`: while one fills, worker threads hash
+and write the others (hashlib and file writes release the GIL), so receiving, hashing and
+writing overlap, a few Python steps per MiB.
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ import hashlib
 import mmap
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from monitor.archive.blobs import BlobStore
 from monitor.archive.blobs.base import close, os_error_message, write
 from monitor.archive.filetype import HEAD_BYTES, detect_type
-from monitor.crawl.transport import RawBody
 from monitor.errors import BlobStoreError
 
 #: Bodies up to this size are kept in memory until they are stored.
@@ -43,6 +43,20 @@ RECEIVE_BYTES = 1024 * 1024
 RECEIVE_BUFFERS = 4
 #: What O_DIRECT writes must be a whole number of (and start at).
 _DIRECT_ALIGN = 4096
+
+
+class Source(Protocol):
+    """What :meth:`Body.receive` reads: a socket's body
+    (:class:`~monitor.crawl.transport.RawBody`) or a local file."""
+
+    #: The bytes announced (``Content-Length``; a file's size when it was opened).
+    length: int
+
+    async def readinto(self, view: memoryview) -> int:
+        """Fill ``view`` whole unless the body ends first; the bytes read, 0 at its end."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class TooLong(Exception):
@@ -125,7 +139,7 @@ class Body:
         if self._written - self._pushed >= WRITEBACK_BYTES:
             self._push()
 
-    async def receive(self, raw: RawBody) -> None:
+    async def receive(self, raw: Source) -> None:
         """Read ``raw`` to its end into a temporary file (see the module docstring)."""
         if self.cap is not None and raw.length > self.cap:
             raw.close()

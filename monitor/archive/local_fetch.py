@@ -5,6 +5,12 @@ symlink the listing shows as a file is followed only when it resolves inside the
 only when it is a regular file (``O_NONBLOCK``, and checked again on the descriptor: a fifo or
 device is never opened for reading), and its size and mtime are checked against the listing
 before and after it is read: a file that changed is ``changed``, never stored.
+
+A small file is read, hashed and kept in one worker thread. A file past
+:data:`~monitor.archive.body.SPILL_BYTES` goes through the pipeline of a big download
+(:meth:`~monitor.archive.body.Body.receive`): read into page-aligned buffers by one worker
+thread while others hash and write (``O_DIRECT``) the buffers before, so reading, hashing and
+writing overlap instead of taking turns in one thread.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ import io
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.archive.blobs import CHUNK_SIZE, BlobStore
 from monitor.archive.blobs.base import os_error_message
-from monitor.archive.body import TooLong
+from monitor.archive.body import SPILL_BYTES, Body, TooLong
 from monitor.archive.fetch import Fetched, Wanted, body_for, differs, finished
 from monitor.config import LocalTarget
 from monitor.crawl import size_text
@@ -100,7 +107,10 @@ class LocalFetcher:
         return None
 
     async def fetch(self, wanted: Wanted, worker: int) -> Fetched:
-        """Read ``wanted`` in a thread; cancelled, the thread's temporary file is removed."""
+        """Read ``wanted`` in a thread (a big file: in the pipeline); cancelled, the thread's
+        temporary file is removed."""
+        if wanted.size is not None and wanted.size > SPILL_BYTES:
+            return await self._fetch_big(wanted)
         handover = _Handover()
         try:
             return await asyncio.to_thread(handover.run, self._fetch, wanted)
@@ -110,16 +120,39 @@ class LocalFetcher:
 
     def _fetch(self, wanted: Wanted) -> Fetched:
         fetched = Fetched(wanted, "failed", self.now())
-        try:
-            fd = open_local(self.target.path, wanted.path)
-        except _LocalProblem as exc:
-            fetched.error = str(exc)
-            return fetched
-        except OSError as exc:
-            fetched.error = os_error_message(exc, "cannot open it")
+        fd = self._open(fetched)
+        if fd is None:
             return fetched
         with open(fd, "rb", buffering=0) as source:
             return self._copy(source, fetched)
+
+    def _open(self, fetched: Fetched) -> int | None:
+        """A read descriptor of the version's file, or None with ``fetched.error`` set."""
+        try:
+            return open_local(self.target.path, fetched.wanted.path)
+        except _LocalProblem as exc:
+            fetched.error = str(exc)
+        except OSError as exc:
+            fetched.error = os_error_message(exc, "cannot open it")
+        return None
+
+    async def _fetch_big(self, wanted: Wanted) -> Fetched:
+        """Read a big file through :meth:`~monitor.archive.body.Body.receive`."""
+        fetched = Fetched(wanted, "failed", self.now())
+        fd = await asyncio.to_thread(self._open, fetched)
+        if fd is None:
+            return fetched
+        source = _FileSource(fd)
+        try:
+            if why := self._changed(os.fstat(fd), wanted):
+                fetched.status, fetched.error = "changed", why
+                return fetched
+            body = body_for(self.store, wanted)
+            with _reading(fetched, body):
+                await body.receive(source)
+            return self._ended(fetched, body, fd)
+        finally:
+            source.close()
 
     def _copy(self, source: io.FileIO, fetched: Fetched) -> Fetched:
         wanted = fetched.wanted
@@ -130,24 +163,19 @@ class LocalFetcher:
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
         body = body_for(self.store, wanted)
-        try:
+        with _reading(fetched, body):
             while count := source.readinto(buffer):
                 body.write(view[:count])
-            body.finish()
-        except TooLong as exc:
-            fetched.status, fetched.error = exc.status, exc.reason
-        except OSError as exc:
-            fetched.error = os_error_message(exc, "cannot read it")
-        except BaseException:
-            body.discard()
-            raise
-        after = os.fstat(source.fileno())
-        if fetched.error is None:
-            why = differs(wanted.size, body.size) or self._changed(after, wanted)
-            if why:
-                fetched.status, fetched.error = "changed", why
-        finished(fetched, body).settle()  # in a thread already
+        self._ended(fetched, body, source.fileno()).settle()  # in a thread already
         return fetched
+
+    def _ended(self, fetched: Fetched, body: Body, fd: int) -> Fetched:
+        """``fetched`` once its body was read: ``changed`` if the file is not as listed now."""
+        if fetched.error is None:
+            why = differs(fetched.wanted.size, body.size)
+            if why := why or self._changed(os.fstat(fd), fetched.wanted):
+                fetched.status, fetched.error = "changed", why
+        return finished(fetched, body)
 
     @staticmethod
     def _changed(info: os.stat_result, wanted: Wanted) -> str | None:
@@ -156,6 +184,71 @@ class LocalFetcher:
         if wanted.mtime_ns is not None and info.st_mtime_ns != wanted.mtime_ns:
             return "modified since it was listed"
         return None
+
+
+@contextmanager
+def _reading(fetched: Fetched, body: Body) -> Iterator[None]:
+    """Reading ``body``: the whole of it, finished; more than its cap or a read refused, the
+    try's status and error; anything else drops the body and goes on."""
+    try:
+        yield
+        body.finish()
+    except TooLong as exc:
+        fetched.status, fetched.error = exc.status, exc.reason
+    except OSError as exc:
+        fetched.error = os_error_message(exc, "cannot read it")
+    except BaseException:
+        body.discard()
+        raise
+
+
+class _FileSource:
+    """A file read into the caller's buffers by a worker thread, as
+    :class:`~monitor.crawl.transport.RawBody` reads a socket: each :meth:`readinto` fills its
+    buffer whole unless the file ends first; it reads on past ``length`` (the size when it was
+    opened), so a file that grew is seen. The descriptor is closed once no thread reads it (a
+    cancelled read goes on in its thread: its descriptor number must not be reused under it).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.length = os.fstat(fd).st_size
+        self._reading: asyncio.Future[int] | None = None
+        self._closed = False
+
+    async def readinto(self, view: memoryview) -> int:
+        if self._closed:
+            return 0
+        loop = asyncio.get_running_loop()
+        self._reading = loop.run_in_executor(None, _fill, self.fd, view)
+        return await asyncio.shield(self._reading)  # cancelled, the read still ends first
+
+    def close(self) -> None:
+        """Close the descriptor now, or when the read in flight ends."""
+        if self._closed:
+            return
+        self._closed = True
+        reading = self._reading
+        if reading is not None and not reading.done():
+            reading.add_done_callback(self._close_after)
+        else:
+            os.close(self.fd)
+
+    def _close_after(self, reading: asyncio.Future[int]) -> None:
+        if not reading.cancelled():
+            reading.exception()  # marked as seen: the error, if any, went to its reader
+        os.close(self.fd)
+
+
+def _fill(fd: int, view: memoryview) -> int:
+    """Read from ``fd`` into ``view`` until it is full or the file ends; the bytes read."""
+    got = 0
+    while got < len(view):
+        count = os.readv(fd, [view[got:]])
+        if not count:
+            break
+        got += count
+    return got
 
 
 class _Handover:
