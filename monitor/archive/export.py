@@ -38,7 +38,7 @@ from monitor.archive.export_readme import readme
 from monitor.archive.safenames import SafeNames
 from monitor.config import ArchiveRules
 from monitor.errors import MonitorError, UsageError
-from monitor.output import iso, to_json, write_csv
+from monitor.output import display_name, iso, to_json, write_csv
 from monitor.report import compute_diff, mtime_of, snapshot_ref
 from monitor.store import archive_queries as aq
 from monitor.store import queries as q
@@ -86,6 +86,7 @@ class Selection:
     target_url: str
     #: ``{"batch": {...}}`` or ``{"day": {...}}``, as the manifest shows it.
     scope: dict[str, Any]
+    #: For people (README.txt, messages): server names in it are escaped.
     title: str
     files: list[ExportFile] = field(default_factory=list)
 
@@ -129,7 +130,7 @@ def batch_selection(
     files = [
         ExportFile(bf.change, v) for bf, v in q.batch_files(conn, batch_id) if v.type == "file"
     ]
-    title = f"batch {batch.id} of {target} (folder {batch.folder or '/'})"
+    title = f"batch {batch.id} of {target} (folder {display_name(batch.folder or '/')})"
     return Selection(target, kind, url, scope, title, files)
 
 
@@ -293,7 +294,7 @@ def _add_body(zf: zipfile.ZipFile, item: ExportFile, store: BlobReader) -> int:
     digest = hashlib.sha256()
     size = 0
     with zf.open(info, "w", force_zip64=item.blob.size >= zipfile.ZIP64_LIMIT) as member:
-        for chunk in store.read(item.blob.sha256):
+        for chunk in _blob_chunks(store, item.blob.sha256):
             digest.update(chunk)
             size += len(chunk)
             member.write(chunk)
@@ -304,6 +305,17 @@ def _add_body(zf: zipfile.ZipFile, item: ExportFile, store: BlobReader) -> int:
             "exported: run 'monitor verify'"
         )
     return size
+
+
+def _blob_chunks(store: BlobReader, sha256: str) -> Iterator[bytes]:
+    """The blob's bytes; a read error says which blob (not the zip being written)."""
+    try:
+        yield from store.read(sha256)
+    except OSError as exc:
+        raise MonitorError(
+            f"cannot read blob {sha256} in {store.describe()}: {exc.strerror or exc}; "
+            "nothing was exported: run 'monitor verify'"
+        ) from exc
 
 
 # -- what the package says about itself --------------------------------------------------------

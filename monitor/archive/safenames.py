@@ -8,6 +8,8 @@ A server path is hostile data. :class:`SafeNames` turns each one into a relative
   (undecodable bytes and control characters become ``%XX``, the others ``_``);
 - has no Windows device name (CON, PRN, AUX, NUL, COM0-9, LPT0-9, CONIN$, CONOUT$, with or
   without an extension) and no segment starting with a space or ending in a dot or a space;
+- has no segment ending in ``;`` and digits, which Info-ZIP's ``unzip`` cuts off as a VMS
+  version (``report.txt;1`` would land on ``report.txt``): that ``;`` becomes ``_``;
 - keeps each segment within :data:`MAX_SEGMENT_BYTES` of UTF-8, cutting the stem and adding
   ``~`` and a short hash of the original segment when it must;
 - is unique among the names given out, ignoring case and Unicode normalisation (Windows and
@@ -35,6 +37,7 @@ _ESCAPED = re.compile(
     "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
 )
 _REPLACED = re.compile(r'[<>:"|?*\\/]')
+_VMS_VERSION = re.compile(r";([0-9]*)\Z")
 
 
 def short_hash(text: str) -> str:
@@ -57,6 +60,7 @@ def clean_segment(segment: str) -> str:
     text = _ESCAPED.sub(_escape, text)
     text = _REPLACED.sub("_", text)
     text = text.strip(" ").rstrip(" .")
+    text = _VMS_VERSION.sub(r"_\1", text)
     if not text:
         return "_"
     stem = text.split(".", 1)[0].rstrip(" ")

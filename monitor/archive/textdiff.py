@@ -100,7 +100,10 @@ def is_textual(mime: str | None) -> bool:
 
 
 def read_text(store: BlobReader, sha256: str, cap: int = TEXT_CAP) -> str | None:
-    """The body as text; None when it is binary (not UTF-8, or holds NUL) or over ``cap``."""
+    """The body as text; None when it is binary (not UTF-8, or holds NUL) or over ``cap``.
+
+    A byte order mark is kept (as U+FEFF), so one added or removed shows in the diff.
+    """
     data = bytearray()
     for chunk in store.read(sha256):
         data += chunk
@@ -109,7 +112,7 @@ def read_text(store: BlobReader, sha256: str, cap: int = TEXT_CAP) -> str | None
     if b"\x00" in data:
         return None
     try:
-        return bytes(data).decode("utf-8-sig")
+        return bytes(data).decode("utf-8")
     except UnicodeDecodeError:
         return None
 
@@ -143,6 +146,9 @@ def step(store: BlobReader, before: Body, after: Body, cap: int = TEXT_CAP) -> S
         old, new = read_text(store, before.sha256, cap), read_text(store, after.sha256, cap)
     except ArchiveError as exc:  # a body missing from the store: monitor verify reports it
         return Step(before, after, "unreadable", f"cannot read an archived body: {exc}")
+    except OSError as exc:  # a read error part way (EIO): monitor verify reports it too
+        why = exc.strerror or str(exc)
+        return Step(before, after, "unreadable", f"cannot read an archived body: {why}")
     if old is None or new is None:
         return Step(before, after, "binary", f"binary, {_sizes(before, after)}")
     lines = list(

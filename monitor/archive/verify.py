@@ -3,9 +3,10 @@
 Each recorded blob (or each blob a target's complete captures name) is read back from the
 store and hashed: ``ok`` when the bytes hash to its name and have its recorded size (its
 ``verified_at`` is then set), ``missing`` when the store does not have it, ``corrupt`` when
-they differ, ``unreadable`` when the store refuses to give it. Blobs in the store that no row
-records are reported as ``unrecorded`` (not an error: a run may be storing one right now;
-``monitor gc`` removes old ones). Hashing runs in a few threads (hashlib releases the GIL).
+they differ, ``unreadable`` when the store refuses to give it or a read fails part way.
+Blobs in the store that no row records are reported as ``unrecorded`` (not an error: a run
+may be storing one right now; ``monitor gc`` removes old ones). Hashing runs in a few
+threads (hashlib releases the GIL).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select, update
 
 from monitor.archive.blobs import BlobStore
+from monitor.archive.blobs.base import os_error_message
 from monitor.archive.records import blob_t, capture_t
 from monitor.errors import BlobMissing, BlobStoreError
 from monitor.store import Store
@@ -63,6 +65,9 @@ def check_blob(blobs: BlobStore, sha256: str, size: int | None) -> BlobCheck:
         return BlobCheck(sha256, "missing", size, detail=f"not in {blobs.describe()}")
     except BlobStoreError as exc:
         return BlobCheck(sha256, "unreadable", size, detail=exc.message)
+    except OSError as exc:  # a read error past the open (EIO from a failing disk)
+        why = os_error_message(exc, f"cannot read blob {sha256} after {found} bytes")
+        return BlobCheck(sha256, "unreadable", size, detail=why)
     got = digest.hexdigest()
     if got != sha256 or (size is not None and found != size):
         detail = f"{found} bytes hashing to {got}" + (f", {size} recorded" if size else "")

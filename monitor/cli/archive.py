@@ -114,8 +114,8 @@ def archived(
         if status is not None:
             stmt = stmt.where(capture_t.c.status == status)
         rows = [_capture_row(dict(r._mapping)) for r in conn.execute(stmt)]
-    if path:
-        folder = path.strip("/")
+    folder = (path or "").strip("/")
+    if folder:  # "/" is the root: everything
         rows = [r for r in rows if r["path"] == folder or r["path"].startswith(folder + "/")]
     emit(
         rows[:limit],

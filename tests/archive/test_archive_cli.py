@@ -105,3 +105,32 @@ def test_a_store_of_the_older_layout_verifies(tmp_path: Path, db_url: str, drop:
     (missing,) = cli.json("verify", code=1)
     assert missing["status"] == "missing"
     assert missing["sha256"] == hashlib.sha256(b"bravo").hexdigest()
+
+
+def test_verify_reports_a_blob_that_fails_to_read(tmp_path: Path, db_url: str, drop: Path) -> None:
+    """A read error past the open (EIO from a failing disk, here from /proc/self/mem) is an
+    unreadable blob in the report, not a traceback."""
+    put(drop, "a.txt", b"alpha")
+    put(drop, "b.txt", b"bravo")
+    cli = _cli(tmp_path, db_url, drop)
+    cli("poll")
+    failing = _blob_path(tmp_path, b"alpha")
+    failing.unlink()
+    failing.symlink_to("/proc/self/mem")
+    rows = cli.json("verify", "--all", code=1)
+    statuses = {r["sha256"]: r["status"] for r in rows}
+    assert statuses == {
+        hashlib.sha256(b"alpha").hexdigest(): "unreadable",
+        hashlib.sha256(b"bravo").hexdigest(): "ok",
+    }
+    (bad,) = [r for r in rows if r["status"] == "unreadable"]
+    assert "Input/output error" in bad["detail"]
+
+
+def test_archived_under_the_root_lists_everything(tmp_path: Path, db_url: str, drop: Path) -> None:
+    put(drop, "docs/a.txt", b"alpha")
+    put(drop, "b.txt", b"bravo")
+    cli = _cli(tmp_path, db_url, drop)
+    cli("poll")
+    assert {r["path"] for r in cli.json("archived", "drop", "/")} == {"docs/a.txt", "b.txt"}
+    assert {r["path"] for r in cli.json("archived", "drop", "/docs/")} == {"docs/a.txt"}

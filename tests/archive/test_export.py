@@ -308,3 +308,64 @@ def test_a_corrupt_blob_stops_the_export(cli: Cli, drop: Path, tmp_path: Path) -
     result = cli.run("export", "--batch", str(batch_id), "--out", str(out))
     assert result.exit_code == 1 and "monitor verify" in result.stderr
     assert not out.exists() and not list(tmp_path.glob(".batch.zip.*"))
+
+
+def test_names_unzip_would_cut_as_vms_versions_verify_elsewhere(
+    cli: Cli, drop: Path, tmp_path: Path
+) -> None:
+    """Info-ZIP's unzip drops a trailing ``;`` and digits (a VMS version): "report.txt;1"
+    would land on "report.txt", and its SHA256SUMS line would not verify."""
+    files = {
+        "ep01/report.txt": b"the report\n",
+        "ep01/report.txt;1": b"its first version\n",
+        "ep01/notes;": b"notes\n",
+        "ep01/v;2/plan;12": b"plan\n",
+    }
+    batch_id = _new_batch(cli, drop, files)
+    out = tmp_path / "batch.zip"
+    cli("export", "--batch", str(batch_id), "--out", str(out))
+    extracted = tmp_path / "elsewhere"
+    lines = _sha256sum_elsewhere(out, extracted)
+    assert len(lines) == len(files) + 3 and all(line.endswith(": OK") for line in lines)
+    manifest = json.loads((extracted / "manifest.json").read_text("utf-8"))
+    for item in manifest["files"]:
+        assert (extracted / item["name"]).read_bytes() == files[item["path"]]
+
+
+def test_a_hostile_batch_folder_gives_a_clean_readme(cli: Cli, drop: Path, tmp_path: Path) -> None:
+    """The batch's folder is a server name: undecodable bytes and escape sequences in it
+    must neither stop the export nor reach README.txt raw."""
+    folder = "ep\udcff\x1b[2J\u202e"
+    batch_id = _new_batch(cli, drop, {f"{folder}/a.txt": b"a\n"})
+    out = tmp_path / "batch.zip"
+    result = cli.run("export", "--batch", str(batch_id), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\u202e" not in result.output
+    extracted = tmp_path / "elsewhere"
+    assert len(_sha256sum_elsewhere(out, extracted)) == 1 + 3
+    readme = (extracted / "README.txt").read_text("utf-8")
+    assert "ep\\xff\\x1b[2J\\u202e" in readme.splitlines()[0]
+    assert "\x1b" not in readme and "\u202e" not in readme
+    manifest = json.loads((extracted / "manifest.json").read_text("utf-8"))
+    assert manifest["batch"]["folder"] == folder  # the manifest keeps the name exact
+
+
+def test_a_blob_that_fails_to_read_stops_the_export_and_says_so(
+    cli: Cli, drop: Path, tmp_path: Path
+) -> None:
+    """A read error in the blob store (EIO, here from /proc/self/mem) names the blob and
+    monitor verify, not the output file."""
+    from monitor.archive.blobs import LocalBlobStore, open_blob_store
+    from monitor.config import load_settings
+
+    batch_id = _new_batch(cli, drop, {"ep01/a.txt": b"the original"})
+    blobs = open_blob_store(load_settings(cli.config))
+    assert isinstance(blobs, LocalBlobStore)
+    path = blobs.path_of(hashlib.sha256(b"the original").hexdigest())
+    path.unlink()
+    path.symlink_to("/proc/self/mem")
+    out = tmp_path / "batch.zip"
+    result = cli.run("export", "--batch", str(batch_id), "--out", str(out))
+    assert result.exit_code == 1, result.output
+    assert "cannot read blob" in result.stderr and "monitor verify" in result.stderr
+    assert not out.exists() and not list(tmp_path.glob(".batch.zip.*"))

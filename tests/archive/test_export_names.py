@@ -95,6 +95,9 @@ def test_hostile_paths_get_safe_unique_names() -> None:
         ("<script>", "_script_"),
         ("undecodable-\udcff.bin", "undecodable-%FF.bin"),
         ("ep02/sc901/notes.txt", "ep02/sc901/notes.txt"),
+        ("report.txt;1", "report.txt_1"),  # unzip would cut ";1" off (a VMS version)
+        ("notes;", "notes_"),
+        ("a;b.txt", "a;b.txt"),
     ],
 )
 def test_examples(path: str, name: str) -> None:

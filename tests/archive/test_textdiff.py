@@ -62,6 +62,15 @@ def test_what_cannot_be_diffed_says_why(
         assert f"sizes {len(old)} -> {len(new)}" in got.summary and "sha256 a -> b" in got.summary
 
 
+def test_a_byte_order_mark_added_shows_in_the_diff() -> None:
+    """Bodies that differ only by a UTF-8 byte order mark must not give an empty diff."""
+    store = Bodies(a=b"one\ntwo\n", b=b"\xef\xbb\xbfone\ntwo\n")
+    got = step(store, _body("a", store.bodies["a"]), _body("b", store.bodies["b"]))
+    assert got.kind == "text"
+    assert "-one" in got.lines and "+\ufeffone" in got.lines
+    assert "+\\ufeffone" in [terminal_safe(line) for line in got.lines]
+
+
 def test_a_version_not_archived() -> None:
     got = step(Bodies(), Body("p @ 1", None, 3, missing="no capture"), _body("b", b"x"))
     assert got.kind == "not archived" and "p @ 1 not archived: no capture" in got.summary
@@ -139,3 +148,21 @@ def test_a_body_missing_from_the_store_is_said(cli: Cli) -> None:
     report = cli.json("history", "drop", "notes.txt", "--content")
     (change,) = report["changes"]
     assert change["kind"] == "unreadable" and "is not in" in change["summary"]
+
+
+def test_a_body_that_fails_to_read_is_said(cli: Cli) -> None:
+    """A read error in the blob store (EIO, here from /proc/self/mem) is an unreadable
+    change, not a traceback."""
+    from monitor.archive.blobs import LocalBlobStore, open_blob_store
+    from monitor.config import load_settings
+
+    _versions(cli, "notes.txt", b"one\n", b"two\n")
+    blobs = open_blob_store(load_settings(cli.config))
+    assert isinstance(blobs, LocalBlobStore)
+    path = blobs.path_of(hashlib.sha256(b"one\n").hexdigest())
+    path.unlink()
+    path.symlink_to("/proc/self/mem")
+    report = cli.json("history", "drop", "notes.txt", "--content")
+    (change,) = report["changes"]
+    assert change["kind"] == "unreadable" and "Input/output error" in change["summary"]
+    assert "cannot read an archived body" in cli("history", "drop", "notes.txt", "--content")
