@@ -11,7 +11,9 @@ What is fetched (:func:`plan`), oldest version first:
   than ``max_file_size`` gets a ``skipped`` capture (not retried);
 - within ``max_bytes_per_poll`` and ``quota`` (the bytes the target's archived versions hold):
   the first file that does not fit, and every file after it, waits for the next run (the
-  first file of a run always goes, so a file larger than ``max_bytes_per_poll`` is not stuck).
+  first file of a run always goes, so a file larger than ``max_bytes_per_poll`` is not stuck);
+  a file the listing gave no size for is counted as it is downloaded
+  (:mod:`~monitor.archive.allowance`).
 
 While a suspect snapshot of the target is held, nothing is archived (its listing may be an
 error page; what it shows is not applied, so neither is it archived).
@@ -37,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from monitor.archive.allowance import Allowance
 from monitor.archive.blobs import BlobStore
 from monitor.archive.fetch import Fetched, HttpFetcher, Wanted
 from monitor.archive.local_fetch import LocalFetcher
@@ -98,6 +101,15 @@ class Plan:
     note: str | None = None
     #: A suspect snapshot of the target is held: nothing is archived meanwhile.
     held: bool = False
+    #: Bytes of the listed sizes of ``fetch``, and what was left of ``quota`` before them.
+    planned: int = 0
+    room: int | None = None
+
+    def allowance(self, rules: ArchiveRules) -> Allowance:
+        """What the files of ``fetch`` without a listed size may still take."""
+        room = None if self.room is None else self.room - self.planned
+        first = bool(self.fetch) and self.fetch[0].size is None
+        return Allowance(rules.max_bytes_per_poll - self.planned, room, first=first)
 
 
 def plan(pending: list[Pending], rules: ArchiveRules, used: int) -> Plan:
@@ -122,10 +134,10 @@ def plan(pending: list[Pending], rules: ArchiveRules, used: int) -> Plan:
         if over_budget or over_quota:
             rest = [p for p in pending[index:] if not selected.skips_file(p.path)]
             note = "quota reached" if over_quota else "max_bytes_per_poll reached"
-            return Plan(fetch, skip, len(rest), note)
+            return Plan(fetch, skip, len(rest), note, planned=planned, room=room)
         fetch.append(item)
         planned += size
-    return Plan(fetch, skip, 0)
+    return Plan(fetch, skip, 0, planned=planned, room=room)
 
 
 def make_fetcher(
@@ -169,7 +181,8 @@ async def archive_target(
         report.skipped += len(skipped)
     if chosen.fetch:
         fetcher = make_fetcher(settings, target, blobs, timing=timing)
-        run = Run(store, target, tid, blobs, fetcher, clock, url_for)
+        allowance = chosen.allowance(target.archive)
+        run = Run(store, target, tid, blobs, fetcher, clock, url_for, allowance)
         try:
             await run.run(chosen.fetch)
         finally:
@@ -179,6 +192,8 @@ async def archive_target(
             report.skipped += done.skipped
             report.failed = done.failed
             report.sync_seconds = done.sync_seconds
+            report.waiting += done.waiting
+            report.note = report.note or allowance.note
     report.seconds = time.perf_counter() - t0
     return report
 

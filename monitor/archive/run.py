@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from monitor.archive.allowance import Allowance
 from monitor.archive.blobs import BlobStore
 from monitor.archive.fetch import Fetched, HttpFetcher, Wanted
 from monitor.archive.local_fetch import LocalFetcher
@@ -67,6 +68,8 @@ class Counts:
 
     def __init__(self) -> None:
         self.archived = self.stored = self.bytes = self.skipped = self.failed = 0
+        #: Files without a listed size left for the next run (they did not fit).
+        self.waiting = 0
         #: Seconds the writer waited for the store to take in-memory bodies, for its sync,
         #: and for the database.
         self.store_seconds = self.sync_seconds = self.record_seconds = 0.0
@@ -96,9 +99,12 @@ class Run:
         fetcher: Fetcher,
         clock: Callable[[], datetime],
         url_for: Callable[[str], str],
+        allowance: Allowance | None = None,
     ) -> None:
+        """``allowance``: what files without a listed size may take (None: no limit)."""
         self.store, self.target, self.tid, self.blobs = store, target, target_id, blobs
         self.fetcher, self.clock, self.url_for = fetcher, clock, url_for
+        self.allowance = allowance
         self.counts = Counts()
         self.records: asyncio.Queue[Done | None] = asyncio.Queue()
         #: Bytes of in-memory bodies handed to the writer and not stored yet.
@@ -127,15 +133,34 @@ class Run:
     async def _work(self, queue: asyncio.Queue[Pending], worker: int) -> None:
         while not queue.empty():
             item = queue.get_nowait()
+            cap = self.target.archive.max_file_size
+            share = None
+            if item.size is None and self.allowance is not None:
+                share = await self.allowance.reserve(cap)
+                if share is None:  # nothing left: it waits for the next run
+                    self.counts.waiting += 1
+                    continue
             wanted = Wanted(
                 item.version_id, item.path, self.url_for(item.path), item.size,
-                item.mtime_ns, item.attempts, self.target.archive.max_file_size,
+                item.mtime_ns, item.attempts, cap if share is None else share,
             )  # fmt: skip
             fetched = await self.fetcher.fetch(wanted, worker)
+            if share is not None and not await self._fitted(fetched, share, cap):
+                self.counts.waiting += 1
+                continue
             done = await self._spilled(item, fetched)
             if done.data:
                 await self._hold(len(done.data))
             self.records.put_nowait(done)
+
+    async def _fitted(self, fetched: Fetched, share: int, cap: int) -> bool:
+        """Count a file without a listed size against the allowance; False when it was cut at
+        a reservation below ``max_file_size`` (it is not recorded: it waits)."""
+        assert self.allowance is not None
+        fitted = not (fetched.status == "skipped" and share < cap)
+        took = (fetched.size or 0) if fetched.status == "complete" else 0
+        await self.allowance.settle(share, took, fitted=fitted)
+        return fitted
 
     async def _spilled(self, item: Pending, fetched: Fetched) -> Done:
         """The try, its body put in the store if it is in a temporary file."""

@@ -5,11 +5,14 @@ job started it), and at most ``[daemon] max_polls`` polls run at once. A poll th
 is a failure like a ``failed`` snapshot, logged with the target's name.
 
 After the poll's line, :meth:`Poller.archive` keeps copies of what ``[target.archive]``
-selects (under the same two guards) and logs an ``archive`` line of its own.
+selects (under the same two guards) and logs an ``archive`` line of its own. A target that a
+reload removed is not archived, and its archive run in flight is stopped
+(:meth:`Poller.stop_archive`): what it fetched is recorded, the rest is left.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +24,7 @@ from sqlalchemy import func, select
 
 from monitor.config import Settings, TargetConfig
 from monitor.daemon.logs import log_event
+from monitor.daemon.reload import active_targets
 from monitor.daemon.tasks import Slots
 from monitor.errors import MonitorError, NotFound
 from monitor.poll import Clock, PollResult, poll_target
@@ -65,6 +69,8 @@ class Poller:
         #: The settings in force (they change on a reload); None: nothing is archived.
         self.settings = settings
         self.polling: set[str] = set()
+        #: The archive runs in flight, by target.
+        self.archiving: dict[str, asyncio.Task[ArchiveReport | None]] = {}
 
     async def poll(self, target: TargetConfig) -> Outcome | None:
         """Poll ``target`` once; None when it did not run (already polling, or stopping)."""
@@ -102,25 +108,48 @@ class Poller:
         """Archive what the poll of ``outcome`` brought; None when there was nothing to run.
 
         Nothing runs when the target's archive is off, when the poll recorded no applied
-        snapshot (failed, or a held suspect), while the target polls again (that poll
-        archives after itself), or when the daemon stops.
+        snapshot (failed, or a held suspect), when a reload removed the target meanwhile,
+        while the target polls again (that poll archives after itself), or when the daemon
+        stops.
         """
         result = outcome.result
         if self.settings is None or not target.archive.enabled or result is None or not result.ok:
             return None
         name = target.name
-        if name in self.polling:
+        if name in self.polling or name not in active_targets(self.settings()):
             return None
         self.polling.add(name)
         try:
             if not await self.slots.acquire():
                 return None
             try:
-                return await self._archive(self.settings(), target)
+                return await self._stoppable(self.settings(), target)
             finally:
                 self.slots.release()
         finally:
             self.polling.discard(name)
+
+    def stop_archive(self, name: str) -> None:
+        """Stop the archive run of ``name`` in flight, if any (a reload removed the target)."""
+        task = self.archiving.get(name)
+        if task is not None:
+            task.cancel()
+
+    async def _stoppable(self, settings: Settings, target: TargetConfig) -> ArchiveReport | None:
+        """The archive run as a task of its own, which :meth:`stop_archive` can cancel."""
+        task = asyncio.ensure_future(self._archive(settings, target))
+        self.archiving[target.name] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the daemon stops: the poll's job says so
+            error = "stopped: the target is no longer in the config"
+            log_event(log, logging.WARNING, "archive", target=target.name, error=error)
+            return None
+        finally:
+            del self.archiving[target.name]
 
     async def _archive(self, settings: Settings, target: TargetConfig) -> ArchiveReport | None:
         from monitor.archive.archiver import archive_target

@@ -14,7 +14,8 @@ nothing; one cancelled while its snapshot is being written lets that one transac
 before the process exits: never half a snapshot.
 
 Reload (the config file changes, or SIGHUP): a valid config reschedules what changed; an
-invalid one is logged and the running config stays.
+invalid one is logged and the running config stays. A removed target's archive run in flight
+is stopped.
 
 Web UI: when the config has a ``[web]`` table (and ``web`` is not turned off), the web app is
 served from the same event loop on the same store (:mod:`monitor.web.server`); its socket is
@@ -453,6 +454,7 @@ class Daemon:
             if self.scheduler.get_job(f"poll:{name}") is not None:
                 self.scheduler.remove_job(f"poll:{name}")
             self.failures.pop(name, None)
+            self.poller.stop_archive(name)
         active = active_targets(new)
         for name in [*plan.added, *plan.rescheduled]:
             await self._schedule(active[name])

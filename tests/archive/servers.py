@@ -4,11 +4,18 @@
 listings, faults per URL path: statuses N times, cut bodies, hangs…) whose files also have
 bodies: ``GET`` on a file's URL answers its bytes. What the listing shows (``files``: path →
 size) and what a download gives (``bodies``) are set apart, so a test can make them disagree.
+:func:`python_http` is Python's own file server, whose listings give no sizes.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.utils import format_datetime
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 from tests.servers import MTIME, AutoindexServer, _Handler
@@ -53,3 +60,24 @@ class FileServer(AutoindexServer):
         from urllib.parse import quote
 
         return self.prefix + quote(path.encode("utf-8", "surrogateescape"))
+
+
+@contextmanager
+def python_http(root: Path) -> Iterator[str]:
+    """Python's ``http.server`` serving ``root`` on a free port (its listings give names only:
+    no sizes, no times); yields its base URL."""
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)

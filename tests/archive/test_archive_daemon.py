@@ -65,3 +65,24 @@ def test_no_settings_or_archive_off_archives_nothing(store: Store, tmp_path: Pat
 
         assert asyncio.run(run()) is None
     assert captures(store) == []
+
+
+def test_a_target_removed_while_it_polls_is_not_archived(store: Store, tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    put(drop, "a.txt", b"alpha")
+    settings = archive_settings(tmp_path, {"name": "drop", "kind": "local", "path": drop})
+    target = settings.targets[0]
+    running = [settings]
+    with store.write() as conn:
+        register_targets(conn, [("drop", "local")], utc_now())
+    poller = Poller(store, Slots(2), utc_now, lambda: running[0])
+
+    async def poll_then_archive() -> object:
+        outcome = await poller.poll(target)
+        assert outcome is not None and outcome.result is not None
+        running[0] = settings.model_copy(update={"targets": []})  # a reload, meanwhile
+        return await poller.archive(target, outcome)
+
+    assert asyncio.run(poll_then_archive()) is None
+    assert captures(store) == []
+    assert poller.polling == set() and poller.slots.used == 0

@@ -18,7 +18,7 @@ from monitor.config import Settings
 from monitor.store import Store
 from monitor.store.queries import TABLES
 from tests.archive.helpers import archive, archive_settings, captures, poll_and_archive
-from tests.archive.servers import FileServer
+from tests.archive.servers import FileServer, python_http
 from tests.helpers import Clock, put
 from tests.servers import Fault, make_cert, nginx
 
@@ -215,6 +215,30 @@ def test_quota(store: Store, tmp_path: Path, clock: Clock, server: FileServer) -
     server.set("new.txt", b"n" * 50)
     _, report = poll_and_archive(store, settings, clock)
     assert (report.archived, report.waiting) == (0, 2)  # in order: top.txt waits, and after it
+
+
+def test_files_listed_without_a_size_keep_to_the_budget_and_the_quota(
+    store: Store, tmp_path: Path, clock: Clock
+) -> None:
+    """Python's http.server lists names only: the bytes are counted as the bodies come."""
+    drop = tmp_path / "drop"
+    for i in range(5):
+        put(drop, f"f{i}.bin", bytes([65 + i]) * 1000)
+    with python_http(drop) as base:
+        settings = archive_settings(
+            tmp_path, _http(f"{base}/"), max_bytes_per_poll=1500, quota=2500
+        )
+        result, report = poll_and_archive(store, settings, clock)
+        assert result.files == 5
+        assert (report.archived, report.waiting) == (1, 4)
+        assert report.note == "max_bytes_per_poll reached"
+        _, report = poll_and_archive(store, settings, clock)
+        assert (report.archived, report.waiting) == (1, 3)
+        _, report = poll_and_archive(store, settings, clock)
+        assert (report.archived, report.waiting, report.note) == (0, 3, "quota reached")
+    rows = captures(store)
+    assert [(c.status, c.size, c.expected_size) for c in rows] == [("complete", 1000, None)] * 2
+    assert len(_store_files(settings)) == 2  # nothing of the files that did not fit is kept
 
 
 def _files() -> dict[str, bytes]:

@@ -7,7 +7,15 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.daemon.conftest import DaemonProcess, at, local_target, snapshots, write
+from tests.archive.servers import FileServer
+from tests.daemon.conftest import (
+    DaemonProcess,
+    at,
+    http_target,
+    local_target,
+    snapshots,
+    write,
+)
 from tests.helpers import put
 
 Start = Callable[..., DaemonProcess]
@@ -78,3 +86,28 @@ def test_invalid_config_keeps_the_old_one_and_sighup_reloads(
     assert daemon.stop() == 0
     assert "restart" in daemon.events("reload", status="partial")[0]["reason"]
     assert snapshots(sqlite_url, "d") and not (tmp_path / "other.db").exists()
+
+
+def test_a_removed_targets_archive_in_flight_stops(
+    tmp_path: Path, sqlite_url: str, daemons: Start
+) -> None:
+    files = {"a.bin": b"a" * 100, "b.bin": b"b" * 100, "c.bin": b"c" * 100}
+    with FileServer(files) as server:
+        first = server.file_url_path("a.bin")
+        server.delays[first] = 30  # the first download hangs (until the server stops)
+        archive = "concurrency = 1\n[target.archive]\nenabled = true\n"
+        other = local_target("other", put(tmp_path / "other", "f.txt").parent, "1h")
+        config = write(
+            tmp_path / "m.toml", sqlite_url, http_target("web", server.url, "1h", archive) + other
+        )
+        daemon = daemons(config, tmp_path / "log")
+        daemon.wait_for(lambda: server.count(first) == 1 and server.in_flight, what="download")
+        write(config, sqlite_url, other)
+        daemon.wait_for(lambda: daemon.events("archive", target="web"), what="the archive stop")
+        assert daemon.events("reload", status="applied", removed="web")
+        assert daemon.stop() == 0
+        asked = [r.path for r in server.requests if not r.path.endswith("/")]
+    assert asked == [first]  # nothing fetched after the removal
+    (line,) = daemon.events("archive", target="web")
+    assert line["error"] == "stopped: the target is no longer in the config"
+    assert not daemon.events("abandoning") and "Traceback" not in daemon.text()
