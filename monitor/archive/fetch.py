@@ -7,7 +7,9 @@ A fetch ends in a :class:`Fetched` whose ``status`` is
 - ``complete``: the whole body is in ``body``, for the store, as long as the listing said;
 - ``changed``: the body was not what the listing promised (another size, from the listing
   or from ``Content-Length``; a ``Last-Modified`` that says the file changed since; for a
-  local file, another size or mtime, before or while it was read); nothing is kept;
+  local file, another size or mtime, before or while it was read); nothing is kept. Where
+  the listing rounds sizes (``4.9K``), a body framed by ``Content-Length`` agrees with it
+  when the server could have printed its length so (:func:`differs`);
 - ``failed``: it could not be fetched (a status other than 200, a redirect, a connection
   cut, refused or timed out after the target's retries, a body cut short); nothing is kept.
 
@@ -66,6 +68,7 @@ from monitor.crawl.transport import (
     raw_body,
     request_line,
 )
+from monitor.sources.listings.common import printed_as
 
 #: What a Last-Modified may differ from the listing's mtime by (listings show minutes).
 MTIME_TOLERANCE = 60
@@ -87,10 +90,13 @@ class Wanted:
     #: The most bytes kept when the listing gave no size (``max_file_size``).
     max_size: int | None = None
 
-    def cap(self) -> tuple[int | None, str, str]:
-        """The most bytes to read, and the status and reason when more come."""
+    def cap(self, promised: int | None = None) -> tuple[int | None, str, str]:
+        """The most bytes to read, and the status and reason when more come. ``promised``: a
+        ``Content-Length`` found to agree with the listed size (:func:`differs`), which may be
+        above it where the listing rounds sizes."""
         if self.size is not None:
-            return self.size, "changed", f"longer than the {size_text(self.size)} listed"
+            most = self.size if promised is None else max(self.size, promised)
+            return most, "changed", f"longer than the {size_text(self.size)} listed"
         limit = self.max_size
         return limit, "skipped", f"larger than max_file_size ({size_text(limit or 0)})"
 
@@ -188,9 +194,9 @@ class Direct:
         return request_line(b"GET", path) + self.headers
 
 
-def body_for(store: BlobStore, wanted: Wanted) -> Body:
+def body_for(store: BlobStore, wanted: Wanted, promised: int | None = None) -> Body:
     """A :class:`Body` for ``wanted``, capped as :meth:`Wanted.cap` says."""
-    cap, status, reason = wanted.cap()
+    cap, status, reason = wanted.cap(promised)
     return Body(store, cap, (status, reason))
 
 
@@ -211,10 +217,15 @@ def finished(fetched: Fetched, body: Body) -> Fetched:
     return fetched
 
 
-def differs(expected: int | None, got: int) -> str | None:
-    if expected is not None and got != expected:
-        return f"{size_text(got)} received, the listing showed {size_text(expected)}"
-    return None
+def differs(expected: int | None, got: int, *, rounded: bool = False) -> str | None:
+    """Why ``got`` bytes are not the ``expected`` the listing showed, or None. ``rounded``:
+    ``got`` is framed by the server (a ``Content-Length``, then a body of that length), so a
+    listing that rounds sizes (lighttpd, Apache, nginx with exact sizes off) agrees when it
+    could have printed ``got`` as ``expected`` (``4.9K`` for 5,000 bytes); a body without a
+    length must match exactly (a cut one could round to the listed size too)."""
+    if expected is None or got == expected or (rounded and printed_as(got, expected)):
+        return None
+    return f"{size_text(got)} received, the listing showed {size_text(expected)}"
 
 
 def response_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str | list[str]]:
@@ -393,7 +404,7 @@ class HttpFetcher:
             return fetched
         length = _first(headers, "content-length")
         promised = int(length) if length.isascii() and length.isdigit() else None
-        why = differs(wanted.size, promised) if promised is not None else None
+        why = differs(wanted.size, promised, rounded=True) if promised is not None else None
         modified = _first(headers, "last-modified")
         why = why or modified_since_listing(modified, wanted.mtime_ns)
         if why:
@@ -408,9 +419,9 @@ class HttpFetcher:
         socket, a big one into buffers, a small one whole (unless more than its cap: then as
         it comes, stopped at the cap)."""
         wanted = fetched.wanted
-        body = body_for(self.store, wanted)
+        body = body_for(self.store, wanted, promised)
         big = promised is not None and promised > SPILL_BYTES
-        cap = wanted.cap()[0]
+        cap = wanted.cap(promised)[0]
         whole = not big and promised is not None and (cap is None or promised <= cap)
         try:
             raw = raw_body(response) if big else None
@@ -434,6 +445,7 @@ class HttpFetcher:
         except BaseException:
             body.discard()
             raise
-        if fetched.error is None and (why := differs(wanted.size, body.size)):
+        framed = promised is not None and body.size == promised
+        if fetched.error is None and (why := differs(wanted.size, body.size, rounded=framed)):
             fetched.status, fetched.error = "changed", why
         return finished(fetched, body)

@@ -24,7 +24,7 @@ import codecs
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import ParamSpec
@@ -191,6 +191,30 @@ def parse_size(text: str, *, binary_b: bool = False) -> int | None:
     except InvalidOperation as exc:
         raise ValueError(f"not a size: {text!r}") from exc
     return int(value.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+#: How servers round a size to a unit (lighttpd, Apache and nginx with exact sizes off print
+#: one decimal or none, rounding half up, down or up).
+_PRINTED = [
+    (Decimal(1).scaleb(-digits), rounding)
+    for digits in (0, 1)
+    for rounding in (ROUND_HALF_UP, ROUND_FLOOR, ROUND_CEILING)
+]
+
+
+def printed_as(size: int, listed: int) -> bool:
+    """Whether a server that rounds sizes to ``K``/``M``/``G``… could print ``size`` bytes as
+    a text :func:`parse_size` reads as ``listed``: ``5000`` as ``4.9K`` (5018), ``1075`` as
+    ``1.0K`` (1024), ``1900`` as ``1K``."""
+    if size == listed:
+        return True
+    for power in range(1, len(_POWERS) + 1):
+        unit = 1024**power
+        for step, rounding in _PRINTED:
+            shown = (Decimal(size) / unit).quantize(step, rounding)
+            if int((shown * unit).to_integral_value(rounding=ROUND_HALF_UP)) == listed:
+                return True
+    return False
 
 
 # --- times ---------------------------------------------------------------------------------
