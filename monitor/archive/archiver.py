@@ -193,7 +193,7 @@ async def archive_target(
             report.failed = done.failed
             report.sync_seconds = done.sync_seconds
             report.waiting += done.waiting
-            report.note = report.note or allowance.note
+            report.note = done.stopped or report.note or allowance.note
     report.seconds = time.perf_counter() - t0
     return report
 

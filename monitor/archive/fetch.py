@@ -37,7 +37,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -68,12 +68,17 @@ from monitor.crawl.transport import (
     raw_body,
     request_line,
 )
+from monitor.output import human_duration
 from monitor.sources.listings.common import printed_as
 
 #: What a Last-Modified may differ from the listing's mtime by (listings show minutes).
 MTIME_TOLERANCE = 60
-#: The most a Retry-After is waited for within one archive run (longer: retried next poll).
+#: The most a Retry-After is waited for within one archive run; a server that asks for longer
+#: stops the run (:attr:`HttpFetcher.refused`): the file is tried again once that time has
+#: passed, the rest at the next poll.
 MAX_RETRY_AFTER = 60.0
+#: The longest a Retry-After puts a file's next try off.
+MAX_PUT_OFF = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,8 @@ class Fetched:
     error: str | None = None
     #: The whole body of a complete fetch (in memory or a temporary file), for the store.
     body: Body | None = field(default=None, repr=False)
+    #: No try before this (the server's ``Retry-After``), else None.
+    not_before: datetime | None = None
 
     def settle(self) -> None:
         """Hash a complete body kept in memory and read its type, if not done yet. Called in
@@ -143,10 +150,15 @@ class _Answer:
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, wait: float | None = None) -> None:
+    """A try to make again. ``wait``: what a ``Retry-After`` asked for; ``overload``: the
+    server is overloaded (429, 503, or any ``Retry-After``): every download of the target
+    waits, not only this one."""
+
+    def __init__(self, reason: str, wait: float | None = None, *, overload: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
+        self.overload = overload or wait is not None
 
 
 #: What a download asks for: any type, the bytes as stored (never compressed on the way).
@@ -318,6 +330,9 @@ class HttpFetcher:
         self.clients = Clients(self.limits, options, self.stats)
         self.direct = Direct.of(target, options)
         self.transports: dict[int, ListingTransport] = {}
+        #: Why the server wants no more downloads for now (a ``Retry-After`` beyond
+        #: :data:`MAX_RETRY_AFTER`): the run starts no other file. None: go on.
+        self.refused: str | None = None
         self.verify = options.verify
         self.timeouts = {"connect": target.timeout.total_seconds(), "read": timeout,
                          "write": timeout, "pool": None}  # fmt: skip
@@ -333,7 +348,9 @@ class HttpFetcher:
             await transport.aclose()
 
     async def fetch(self, wanted: Wanted, worker: int) -> Fetched:
-        """One try (with the target's retries) to fetch ``wanted``."""
+        """One try (with the target's retries) to fetch ``wanted``. An overloaded server
+        pauses every download of the target; one that asks to wait longer than
+        :data:`MAX_RETRY_AFTER` ends the try at once and sets :attr:`refused`."""
         reason = ""
         for attempt in range(self.limits.retries + 1):
             await self.pacer.wait()
@@ -342,12 +359,24 @@ class HttpFetcher:
                 return await self._get(worker, fetched)
             except _Retryable as exc:
                 reason = exc.reason
+                if exc.wait is not None and exc.wait > MAX_RETRY_AFTER:
+                    return self._put_off(fetched, reason, exc.wait)
                 if attempt < self.limits.retries:
                     delay = backoff(attempt, self.timing.random)
                     if exc.wait is not None:
-                        delay = max(delay, min(exc.wait, MAX_RETRY_AFTER))
+                        delay = max(delay, exc.wait)
+                    if exc.overload:
+                        self.pacer.hold(self.timing.clock() + delay)
                     await self.timing.sleep(delay)
         fetched.error = f"{reason} (after {self.limits.retries + 1} tries)"
+        return fetched
+
+    def _put_off(self, fetched: Fetched, reason: str, wait: float) -> Fetched:
+        """A failed try the server asked to make again only after ``wait`` seconds."""
+        asked = human_duration(timedelta(seconds=round(wait)))
+        self.refused = f"the server asks to wait {asked} (Retry-After)"
+        fetched.error = f"{reason}: {self.refused}"
+        fetched.not_before = fetched.fetched_at + min(timedelta(seconds=wait), MAX_PUT_OFF)
         return fetched
 
     async def _get(self, worker: int, fetched: Fetched) -> Fetched:
@@ -395,8 +424,8 @@ class HttpFetcher:
         _peer(answer.network_stream, fetched)
         if status == 429 or 500 <= status <= 599:
             first = {name: _first(headers, name) for name in ("retry-after", "date")}
-            wait = retry_after(first, self.timing.wall, cap=MAX_RETRY_AFTER)
-            raise _Retryable(status_reason(status), wait)
+            wait = retry_after(first, self.timing.wall)
+            raise _Retryable(status_reason(status), wait, overload=status in {429, 503})
         if status != 200:
             location = _first(headers, "location")
             where = f" to {shown(location)} (not followed)" if location else ""

@@ -91,6 +91,8 @@ class LocalFetcher:
     """Reads versions of a local target, in worker threads."""
 
     concurrency = 4
+    #: A folder never asks the run to stop (see :attr:`HttpFetcher.refused`).
+    refused: str | None = None
 
     def __init__(
         self,

@@ -14,6 +14,12 @@ file within half a second of its end. A blob is durable in the store before a ro
 Workers wait while the tries handed over hold more than :data:`HELD_BYTES` of bodies (memory
 stays bounded when the disk is slower than the network).
 
+A server that asks to be left alone for longer than
+:data:`~monitor.archive.fetch.MAX_RETRY_AFTER` (``Retry-After``), or that fails
+:data:`GIVE_UP_AFTER` files in a row (no answer, 429 or 5xx after every retry), stops the run:
+the files not started wait for the next poll, without a capture (``waiting``, with the reason
+as the report's note), instead of each taking its retries against a server that refuses.
+
 When a worker fails (:class:`~monitor.errors.BlobStoreError`: the store is full), the other
 workers are cancelled (their temporary files removed), the writer still records what was
 handed to it, and the error is raised.
@@ -52,6 +58,9 @@ HELD_BYTES = 8 * 1024 * 1024
 GATHER_SECONDS = 0.5
 #: Tries of one version before it is given up (its last capture then has no next try).
 MAX_ATTEMPTS = 10
+#: Files in a row that failed on the server's side (no answer, 429 or 5xx after every retry)
+#: before a run stops: the rest wait for the next poll instead of each taking its retries.
+GIVE_UP_AFTER = 20
 
 
 def retry_at(status: str, attempts: int, now: datetime) -> datetime | None:
@@ -68,8 +77,11 @@ class Counts:
 
     def __init__(self) -> None:
         self.archived = self.stored = self.bytes = self.skipped = self.failed = 0
-        #: Files without a listed size left for the next run (they did not fit).
+        #: Files left for the next run: without a listed size, they did not fit; or the run
+        #: stopped (:attr:`stopped`).
         self.waiting = 0
+        #: Why the run stopped before its last file, else None.
+        self.stopped: str | None = None
         #: Seconds the writer waited for the store to take in-memory bodies, for its sync,
         #: and for the database.
         self.store_seconds = self.sync_seconds = self.record_seconds = 0.0
@@ -106,6 +118,8 @@ class Run:
         self.fetcher, self.clock, self.url_for = fetcher, clock, url_for
         self.allowance = allowance
         self.counts = Counts()
+        #: Files in a row whose try failed on the server's side.
+        self.failing = 0
         self.records: asyncio.Queue[Done | None] = asyncio.Queue()
         #: Bytes of in-memory bodies handed to the writer and not stored yet.
         self.held = 0
@@ -133,6 +147,9 @@ class Run:
     async def _work(self, queue: asyncio.Queue[Pending], worker: int) -> None:
         while not queue.empty():
             item = queue.get_nowait()
+            if self.counts.stopped is not None:
+                self.counts.waiting += 1
+                continue
             cap = self.target.archive.max_file_size
             share = None
             if item.size is None and self.allowance is not None:
@@ -145,6 +162,7 @@ class Run:
                 item.mtime_ns, item.attempts, cap if share is None else share,
             )  # fmt: skip
             fetched = await self.fetcher.fetch(wanted, worker)
+            self._watch(fetched)
             if share is not None and not await self._fitted(fetched, share, cap):
                 self.counts.waiting += 1
                 continue
@@ -152,6 +170,20 @@ class Run:
             if done.data:
                 await self._hold(len(done.data))
             self.records.put_nowait(done)
+
+    def _watch(self, fetched: Fetched) -> None:
+        """Stop the run when the server asks for a long pause, or after :data:`GIVE_UP_AFTER`
+        files in a row it failed."""
+        status = fetched.http_status
+        server_side = fetched.status == "failed" and (
+            status is None or status == 429 or status >= 500
+        )
+        self.failing = self.failing + 1 if server_side else 0
+        if self.counts.stopped is None:
+            if self.fetcher.refused is not None:
+                self.counts.stopped = self.fetcher.refused
+            elif self.failing >= GIVE_UP_AFTER:
+                self.counts.stopped = f"the server failed {self.failing} files in a row"
 
     async def _fitted(self, fetched: Fetched, share: int, cap: int) -> bool:
         """Count a file without a listed size against the allowance; False when it was cut at
@@ -317,8 +349,15 @@ def capture_row(tid: int, item: Pending, fetched: Fetched, now: datetime) -> dic
         "tls_fingerprint": fetched.tls_fingerprint,
         "error": fetched.error,
         "attempts": attempts,
-        "next_attempt_at": retry_at(fetched.status, attempts, now),
+        "next_attempt_at": _later(retry_at(fetched.status, attempts, now), fetched.not_before),
     }
+
+
+def _later(when: datetime | None, not_before: datetime | None) -> datetime | None:
+    """The next try: at ``when``, and not before what the server asked (None: never)."""
+    if when is None or not_before is None:
+        return when
+    return max(when, not_before)
 
 
 def blob_row(fetched: Fetched, now: datetime) -> dict[str, Any]:
