@@ -141,7 +141,12 @@ class LocalFetcher:
     async def _fetch_big(self, wanted: Wanted) -> Fetched:
         """Read a big file through :meth:`~monitor.archive.body.Body.receive`."""
         fetched = Fetched(wanted, "failed", self.now())
-        fd = await asyncio.to_thread(self._open, fetched)
+        opening = asyncio.get_running_loop().run_in_executor(None, self._open, fetched)
+        try:
+            fd = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)  # the open goes on in its thread
+            raise
         if fd is None:
             return fetched
         source = _FileSource(fd)
@@ -240,6 +245,13 @@ class _FileSource:
         if not reading.cancelled():
             reading.exception()  # marked as seen: the error, if any, went to its reader
         os.close(self.fd)
+
+
+def _close_opened(opening: asyncio.Future[int | None]) -> None:
+    """Close what an open whose fetch was cancelled opened, once its thread is done."""
+    fd = None if opening.cancelled() or opening.exception() else opening.result()
+    if fd is not None:
+        os.close(fd)
 
 
 def _fill(fd: int, view: memoryview) -> int:

@@ -157,6 +157,10 @@ class Run:
                 if share is None:  # nothing left: it waits for the next run
                     self.counts.waiting += 1
                     continue
+                if self.counts.stopped is not None:  # stopped while it waited for room
+                    await self.allowance.settle(share, 0, fitted=True)
+                    self.counts.waiting += 1
+                    continue
             wanted = Wanted(
                 item.version_id, item.path, self.url_for(item.path), item.size,
                 item.mtime_ns, item.attempts, cap if share is None else share,
@@ -175,8 +179,10 @@ class Run:
         """Stop the run when the server asks for a long pause, or after :data:`GIVE_UP_AFTER`
         files in a row it failed."""
         status = fetched.http_status
-        server_side = fetched.status == "failed" and (
-            status is None or status == 429 or status >= 500
+        server_side = (
+            isinstance(self.fetcher, HttpFetcher)  # a folder's failures are its files' own
+            and fetched.status == "failed"
+            and (status is None or status == 429 or status >= 500)
         )
         self.failing = self.failing + 1 if server_side else 0
         if self.counts.stopped is None:

@@ -27,6 +27,7 @@ class Pacer:
         self._next = -math.inf  # the first start not promised yet
         self._last = -math.inf  # the last start kept
         self._holds = 0  # how many holds came, to tell a broken promise
+        self._held = -math.inf  # the end of the longest hold
         self._timing = timing
 
     async def wait(self, deadline: float = math.inf) -> bool:
@@ -45,8 +46,10 @@ class Pacer:
                 return True
 
     def hold(self, until: float) -> None:
-        """No start before ``until`` (nor closer than ``1 / rate`` to the last one)."""
-        self._next = max(until, self._last + self._interval)
+        """No start before ``until`` (nor before a longer hold ends, nor closer than
+        ``1 / rate`` to the last one)."""
+        self._held = max(self._held, until)
+        self._next = max(self._held, self._last + self._interval)
         self._holds += 1
 
 

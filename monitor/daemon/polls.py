@@ -123,7 +123,10 @@ class Poller:
             if not await self.slots.acquire():
                 return None
             try:
-                return await self._stoppable(self.settings(), target)
+                settings = self.settings()
+                if name not in active_targets(settings):  # removed while it waited
+                    return None
+                return await self._stoppable(settings, target)
             finally:
                 self.slots.release()
         finally:

@@ -86,3 +86,32 @@ def test_a_target_removed_while_it_polls_is_not_archived(store: Store, tmp_path:
     assert asyncio.run(poll_then_archive()) is None
     assert captures(store) == []
     assert poller.polling == set() and poller.slots.used == 0
+
+
+def test_a_target_removed_while_its_archive_waits_for_a_slot_is_not_archived(
+    store: Store, tmp_path: Path
+) -> None:
+    drop = tmp_path / "drop"
+    put(drop, "a.txt", b"alpha")
+    settings = archive_settings(tmp_path, {"name": "drop", "kind": "local", "path": drop})
+    target = settings.targets[0]
+    running = [settings]
+    with store.write() as conn:
+        register_targets(conn, [("drop", "local")], utc_now())
+    poller = Poller(store, Slots(1), utc_now, lambda: running[0])
+
+    async def archive_after_a_reload() -> object:
+        outcome = await poller.poll(target)
+        assert outcome is not None and outcome.result is not None
+        assert await poller.slots.acquire()  # another target's poll holds the one slot
+        waiting = asyncio.create_task(poller.archive(target, outcome))
+        while not poller.slots._waiters:
+            await asyncio.sleep(0)
+        poller.stop_archive(target.name)  # the reload: removed, nothing in flight yet
+        running[0] = settings.model_copy(update={"targets": []})
+        poller.slots.release()
+        return await waiting
+
+    assert asyncio.run(archive_after_a_reload()) is None
+    assert captures(store) == []
+    assert poller.polling == set() and poller.slots.used == 0

@@ -169,3 +169,57 @@ def test_a_cancelled_big_read_closes_its_file_and_keeps_nothing(
     while_reading, after = asyncio.run(scenario())
     assert while_reading and not after
     assert _staged(tmp_path) == []
+
+
+def test_a_big_read_cancelled_while_its_file_opens_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The open goes on in its thread after the fetch is cancelled: what it opens is closed."""
+    drop = tmp_path / "drop"
+    path = put(drop, "big.bin", os.urandom(6 * MiB))
+    settings = archive_settings(tmp_path, {"name": "drop", "kind": "local", "path": drop})
+    target = settings.targets[0]
+    assert isinstance(target, LocalTarget)
+    blobs = open_blob_store(settings)
+    started, release, returned = threading.Event(), threading.Event(), threading.Event()
+    open_local = local_fetch.open_local
+
+    def held(root: Path, rel: str) -> int:
+        started.set()
+        release.wait(30)
+        try:
+            return open_local(root, rel)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(local_fetch, "open_local", held)
+    info = path.stat()
+    wanted = Wanted(1, "big.bin", path.as_uri(), info.st_size, info.st_mtime_ns)
+
+    def open_fds() -> list[str]:
+        found = []
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                found.append(os.readlink(f"/proc/self/fd/{name}"))
+            except OSError:
+                pass
+        return [link for link in found if link == str(path)]
+
+    async def scenario() -> list[str]:
+        fetcher = local_fetch.LocalFetcher(target, blobs, now=lambda: datetime.now(UTC))
+        task = asyncio.create_task(fetcher.fetch(wanted, 0))
+        await asyncio.to_thread(started.wait, 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        await asyncio.to_thread(returned.wait, 30)
+        for _ in range(1000):  # the thread's end, then its done callback on the loop
+            if not open_fds():
+                break
+            await asyncio.sleep(0)
+            await asyncio.to_thread(lambda: None)
+        return open_fds()
+
+    assert asyncio.run(scenario()) == []
+    assert _staged(tmp_path) == []

@@ -10,7 +10,7 @@ from typing import Any
 from monitor.store import Store
 from tests.archive.helpers import archive, archive_settings, captures, poll_and_archive
 from tests.archive.servers import FileServer
-from tests.helpers import Clock, poll
+from tests.helpers import Clock, poll, put
 from tests.servers import Fault
 
 FILES = 30
@@ -87,3 +87,40 @@ def test_files_the_server_lacks_do_not_stop_the_run(
         report = archive(store, settings, now)
     assert (report.archived, report.failed, report.waiting) == (1, FILES - 1, 0)
     assert report.note is None
+
+
+def test_local_files_that_fail_do_not_stop_the_run(
+    store: Store, tmp_path: Path, clock: Clock
+) -> None:
+    """A folder has no server to spare: files removed after the poll fail one by one (each
+    is cheap, none is anyone's overload), and the rest are still archived."""
+    drop = tmp_path / "drop"
+    for i in range(FILES):
+        put(drop, f"f{i:02d}.bin", b"%d" % i * 100)
+    put(drop, "z.bin", b"last")
+    settings = archive_settings(tmp_path, {"name": "drop", "kind": "local", "path": drop})
+    now = clock()
+    assert poll(store, settings.targets[0], clock).ok  # type: ignore[arg-type]
+    for i in range(FILES):
+        (drop / f"f{i:02d}.bin").unlink()
+    report = archive(store, settings, now)
+    assert (report.archived, report.failed, report.waiting) == (1, FILES, 0)
+    assert report.note is None
+
+
+def test_a_file_without_a_size_waiting_for_room_does_not_start_once_the_run_stops(
+    store: Store, tmp_path: Path, clock: Clock
+) -> None:
+    """The second worker waits for the first one's reservation; the first is told to stay
+    away: the second's file is not downloaded once room is given back."""
+    with _server() as server:
+        for i in range(FILES):
+            server.files[f"drop/f{i:02d}.bin"] = "-"  # type: ignore[assignment]  # no size
+        server.faults[server.file_url_path("drop/f00.bin")] = Fault(
+            503, headers={"Retry-After": "999999"}
+        )
+        target = _http(server.url, retries=0, concurrency=2)
+        settings = archive_settings(tmp_path, target, max_file_size=1000, max_bytes_per_poll=1500)
+        _, report = poll_and_archive(store, settings, clock)
+        assert _downloads(server) == 1
+    assert (report.archived, report.failed, report.waiting) == (0, 1, FILES - 1)

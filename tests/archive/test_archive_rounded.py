@@ -38,7 +38,7 @@ BODIES = {
 
 @pytest.mark.parametrize(
     ("size", "text"),
-    [(500, "0.5K"), (5000, "4.9K"), (1075, "1.0K"), (1900, "1K"), (1900, "2K"),
+    [(500, "0.5K"), (5000, "4.9K"), (1075, "1.0K"), (1900, "2K"), (4796, "4.7K"), (50, "0.1K"),
      (3 * 1024 * 1024 + 5, "3.0M"), (5 * 1024**3 - 1, "5G"), (1234, "1234")],
 )  # fmt: skip
 def test_sizes_a_server_could_print_so(size: int, text: str) -> None:
@@ -48,7 +48,7 @@ def test_sizes_a_server_could_print_so(size: int, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("size", "text"),
-    [(4000, "4.9K"), (1233, "1234"), (1235, "1234"), (2100, "1K"), (6000, "4.9K")],
+    [(4000, "4.9K"), (1233, "1234"), (1235, "1234"), (1900, "1K"), (6000, "4.9K")],
 )
 def test_sizes_no_rounding_explains(size: int, text: str) -> None:
     listed = parse_size(text)
@@ -126,3 +126,26 @@ def test_a_body_without_a_length_must_match_the_listing_exactly(
     assert "5000 bytes received" in (rows["a.bin"].error or "")
     assert rows["b.bin"].status == "complete"  # its Content-Length frames it
     assert (report.archived, report.failed) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("size", "text"), [(1, "1K"), (10, "1.0M"), (1, "1G"), (3 * 1024**3 + 1, "4G")]
+)
+def test_no_server_rounds_a_size_up_to_a_whole_unit(size: int, text: str) -> None:
+    """Rounded up to a whole unit, any body from one byte would agree with ``1M``."""
+    listed = parse_size(text)
+    assert listed is not None and not printed_as(size, listed)
+
+
+def test_a_tiny_body_is_not_a_listed_mebibyte(store: Store, tmp_path: Path, clock: Clock) -> None:
+    """A file replaced since the listing (or a short page served with 200) is framed by its
+    Content-Length too: 10 bytes where a mebibyte is listed were never printed so."""
+    with FileServer({}) as server:
+        server.set("big.bin", b"x" * 10, listed=1024 * 1024)
+        server.set("kib.bin", b"y", listed=1024)
+        settings = archive_settings(tmp_path, {"name": "web", "kind": "http", "url": server.url})
+        _, report = poll_and_archive(store, settings, clock)
+    rows = {c.path: c for c in captures(store)}
+    assert {p: c.status for p, c in rows.items()} == {"big.bin": "changed", "kib.bin": "changed"}
+    assert "10 bytes announced" in (rows["big.bin"].error or "")
+    assert report.archived == 0

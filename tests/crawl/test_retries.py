@@ -196,3 +196,18 @@ def test_pacer_spaces_starts_and_holds() -> None:
 
     asyncio.run(go())
     assert fake.sleeps == [0.5, 0.5, 10.0]
+
+
+def test_a_shorter_hold_does_not_cut_a_longer_one_short() -> None:
+    """One download is told Retry-After: 30, another's 503 backs off for 0.2 s: nothing
+    starts before the 30 s the server asked for."""
+    fake = FakeTiming()
+    pacer = Pacer(1000.0, fake.timing)
+
+    async def go() -> None:
+        pacer.hold(fake.now + 30)
+        pacer.hold(fake.now + 0.2)
+        await pacer.wait()
+
+    asyncio.run(go())
+    assert fake.sleeps == [30.0]

@@ -193,12 +193,15 @@ def parse_size(text: str, *, binary_b: bool = False) -> int | None:
     return int(value.to_integral_value(rounding=ROUND_HALF_UP))
 
 
-#: How servers round a size to a unit (lighttpd, Apache and nginx with exact sizes off print
-#: one decimal or none, rounding half up, down or up).
+#: How servers round a size to a unit: lighttpd prints one decimal, its tenths cut down (and a
+#: few bytes as ``0.1K``, rounded up); Apache one decimal below ten units, else none; nginx
+#: with exact sizes off none; both rounding half up. Never a whole unit but half up: ``1M``
+#: rounded down or up would agree with a body from half to twice as long, or from one byte.
 _PRINTED = [
-    (Decimal(1).scaleb(-digits), rounding)
-    for digits in (0, 1)
-    for rounding in (ROUND_HALF_UP, ROUND_FLOOR, ROUND_CEILING)
+    (Decimal("0.1"), ROUND_HALF_UP),
+    (Decimal("0.1"), ROUND_FLOOR),
+    (Decimal("0.1"), ROUND_CEILING),
+    (Decimal(1), ROUND_HALF_UP),
 ]
 
 
