@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config import Settings, TargetConfig
 from monitor.daemon.polls import Poller
 from monitor.daemon.tasks import Slots
 from monitor.poll import utc_now
@@ -67,14 +68,19 @@ def test_no_settings_or_archive_off_archives_nothing(store: Store, tmp_path: Pat
     assert captures(store) == []
 
 
-def test_a_target_removed_while_it_polls_is_not_archived(store: Store, tmp_path: Path) -> None:
+def _one_folder(store: Store, tmp_path: Path) -> tuple[Settings, TargetConfig]:
+    """Settings with one local target holding one file, the target registered."""
     drop = tmp_path / "drop"
     put(drop, "a.txt", b"alpha")
     settings = archive_settings(tmp_path, {"name": "drop", "kind": "local", "path": drop})
-    target = settings.targets[0]
-    running = [settings]
     with store.write() as conn:
         register_targets(conn, [("drop", "local")], utc_now())
+    return settings, settings.targets[0]
+
+
+def test_a_target_removed_while_it_polls_is_not_archived(store: Store, tmp_path: Path) -> None:
+    settings, target = _one_folder(store, tmp_path)
+    running = [settings]
     poller = Poller(store, Slots(2), utc_now, lambda: running[0])
 
     async def poll_then_archive() -> object:
@@ -91,13 +97,8 @@ def test_a_target_removed_while_it_polls_is_not_archived(store: Store, tmp_path:
 def test_a_target_removed_while_its_archive_waits_for_a_slot_is_not_archived(
     store: Store, tmp_path: Path
 ) -> None:
-    drop = tmp_path / "drop"
-    put(drop, "a.txt", b"alpha")
-    settings = archive_settings(tmp_path, {"name": "drop", "kind": "local", "path": drop})
-    target = settings.targets[0]
+    settings, target = _one_folder(store, tmp_path)
     running = [settings]
-    with store.write() as conn:
-        register_targets(conn, [("drop", "local")], utc_now())
     poller = Poller(store, Slots(1), utc_now, lambda: running[0])
 
     async def archive_after_a_reload() -> object:

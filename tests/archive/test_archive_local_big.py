@@ -120,16 +120,27 @@ def test_a_big_file_on_a_full_disk_stops_the_run_and_leaves_nothing(
     assert not list((small_disk / "blobs" / ".tmp").iterdir())
 
 
-def test_a_cancelled_big_read_closes_its_file_and_keeps_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The read in flight ends in its thread; only then is its descriptor closed."""
+def _big_file(tmp_path: Path) -> tuple[Path, local_fetch.LocalFetcher]:
+    """A 6 MiB file of a local target, and a fetcher of that target."""
     drop = tmp_path / "drop"
     path = put(drop, "big.bin", os.urandom(6 * MiB))
     settings = archive_settings(tmp_path, {"name": "drop", "kind": "local", "path": drop})
     target = settings.targets[0]
     assert isinstance(target, LocalTarget)
     blobs = open_blob_store(settings)
+    return path, local_fetch.LocalFetcher(target, blobs, now=lambda: datetime.now(UTC))
+
+
+def _wanted(path: Path) -> Wanted:
+    info = path.stat()
+    return Wanted(1, path.name, path.as_uri(), info.st_size, info.st_mtime_ns)
+
+
+def test_a_cancelled_big_read_closes_its_file_and_keeps_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read in flight ends in its thread; only then is its descriptor closed."""
+    path, fetcher = _big_file(tmp_path)
     started, release = threading.Event(), threading.Event()
     fds: list[int] = []
     fill = local_fetch._fill
@@ -141,8 +152,7 @@ def test_a_cancelled_big_read_closes_its_file_and_keeps_nothing(
         return fill(fd, view)
 
     monkeypatch.setattr(local_fetch, "_fill", held)
-    info = path.stat()
-    wanted = Wanted(1, "big.bin", path.as_uri(), info.st_size, info.st_mtime_ns)
+    wanted = _wanted(path)
 
     def opened() -> bool:
         try:
@@ -151,7 +161,6 @@ def test_a_cancelled_big_read_closes_its_file_and_keeps_nothing(
             return False
 
     async def scenario() -> tuple[bool, bool]:
-        fetcher = local_fetch.LocalFetcher(target, blobs, now=lambda: datetime.now(UTC))
         task = asyncio.create_task(fetcher.fetch(wanted, 0))
         await asyncio.to_thread(started.wait, 30)
         task.cancel()
@@ -175,12 +184,7 @@ def test_a_big_read_cancelled_while_its_file_opens_closes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The open goes on in its thread after the fetch is cancelled: what it opens is closed."""
-    drop = tmp_path / "drop"
-    path = put(drop, "big.bin", os.urandom(6 * MiB))
-    settings = archive_settings(tmp_path, {"name": "drop", "kind": "local", "path": drop})
-    target = settings.targets[0]
-    assert isinstance(target, LocalTarget)
-    blobs = open_blob_store(settings)
+    path, fetcher = _big_file(tmp_path)
     started, release, returned = threading.Event(), threading.Event(), threading.Event()
     open_local = local_fetch.open_local
 
@@ -193,8 +197,7 @@ def test_a_big_read_cancelled_while_its_file_opens_closes_it(
             returned.set()
 
     monkeypatch.setattr(local_fetch, "open_local", held)
-    info = path.stat()
-    wanted = Wanted(1, "big.bin", path.as_uri(), info.st_size, info.st_mtime_ns)
+    wanted = _wanted(path)
 
     def open_fds() -> list[str]:
         found = []
@@ -206,7 +209,6 @@ def test_a_big_read_cancelled_while_its_file_opens_closes_it(
         return [link for link in found if link == str(path)]
 
     async def scenario() -> list[str]:
-        fetcher = local_fetch.LocalFetcher(target, blobs, now=lambda: datetime.now(UTC))
         task = asyncio.create_task(fetcher.fetch(wanted, 0))
         await asyncio.to_thread(started.wait, 30)
         task.cancel()
