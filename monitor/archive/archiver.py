@@ -43,6 +43,7 @@ from monitor.archive.allowance import Allowance
 from monitor.archive.blobs import BlobStore
 from monitor.archive.fetch import Fetched, HttpFetcher, Wanted
 from monitor.archive.local_fetch import LocalFetcher
+from monitor.archive.lock import shared
 from monitor.archive.records import Pending, Record, archived_bytes, pending_versions, write_records
 from monitor.archive.run import Fetcher, Run, capture_row
 from monitor.config import ArchiveRules, HttpTarget, Settings, TargetConfig
@@ -183,9 +184,13 @@ async def archive_target(
         fetcher = make_fetcher(settings, target, blobs, timing=timing)
         allowance = chosen.allowance(target.archive)
         run = Run(store, target, tid, blobs, fetcher, clock, url_for, allowance)
+        lock = None
         try:
+            lock = await shared(store)  # no gc deletes a body between its put and its row
             await run.run(chosen.fetch)
         finally:
+            if lock is not None:
+                await asyncio.to_thread(lock.release)
             await fetcher.aclose()
             done = run.counts
             report.archived, report.stored, report.bytes = done.archived, done.stored, done.bytes

@@ -13,8 +13,11 @@ What goes, in this order:
    deleted with its body. A blob another target (or another version) still names is kept:
    expiring one target's capture never takes a body from another.
 3. **Orphan bodies** (only with ``orphans``): bodies in the store without a blob row, left
-   by a crash between storing and recording. Only safe while nothing archives (no poll, no
-   daemon): a download in progress stores its body just before it records it.
+   by a crash between storing and recording.
+
+With ``apply``, gc holds the archive lock alone (:mod:`~monitor.archive.lock`), waiting for the
+archive runs in flight: no run is between storing (or finding) a body and recording the row
+that names it while gc decides and deletes.
 
 Without ``apply`` nothing changes: the same work runs inside a savepoint that is rolled back
 (so a dry run waits for the write lock like a poll), and the report says what would go. With
@@ -31,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from monitor.archive.lock import alone
 from monitor.errors import MonitorError
 from monitor.output import iso
 from monitor.store import Store
@@ -105,11 +109,29 @@ def collect_garbage(
     zone: ZoneInfo,
     apply: bool = False,
     orphans: bool = False,
+    wait: float | None = None,
 ) -> GcReport:
     """Plan (and with ``apply``, do) what the module docstring describes.
 
     ``max_ages`` maps each configured target's name to its ``max_age`` (None: no limit).
+    ``wait``: how long ``apply`` waits for archive runs in flight (default
+    :data:`~monitor.archive.lock.WAIT_SECONDS`; then MonitorError, nothing removed).
     """
+    if not apply:
+        return _collect(db, blobs, max_ages, now, zone, apply, orphans)
+    with alone(db, wait):
+        return _collect(db, blobs, max_ages, now, zone, apply, orphans)
+
+
+def _collect(
+    db: Store,
+    blobs: BlobDeleter,
+    max_ages: Mapping[str, timedelta | None],
+    now: datetime,
+    zone: ZoneInfo,
+    apply: bool,
+    orphans: bool,
+) -> GcReport:
     report = GcReport(applied=apply)
     with db.write() as conn:
         # A dry run does the same work inside a savepoint that it rolls back.

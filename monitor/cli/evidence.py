@@ -104,7 +104,7 @@ def gc(
     apply: Annotated[bool, typer.Option(help="Remove for real (default: only show).")] = False,
     orphans: Annotated[
         bool,
-        typer.Option(help="Also bodies in the store with no blob row; only with no poll running."),
+        typer.Option(help="Also bodies in the store with no blob row."),
     ] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
