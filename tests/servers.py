@@ -70,9 +70,10 @@ class Seen:
 
 
 def nginx_page(
-    url_path: str, items: list[tuple[str, bool, int, datetime]], extra: str = ""
+    url_path: str, items: list[tuple[str, bool, int | str, datetime]], extra: str = ""
 ) -> bytes:
-    """An nginx 1.22 autoindex page: (name, is_dir, size, mtime) per item, dirs first."""
+    """An nginx 1.22 autoindex page: (name, is_dir, size, mtime) per item, dirs first; a size
+    given as text is printed as it is (``4.9K``, as ``autoindex_exact_size off`` prints)."""
     lines = [
         "<html>",
         f"<head><title>Index of {escape(url_path, quote=False)}</title></head>",
@@ -102,7 +103,11 @@ class AutoindexServer:
     """A fault-injecting autoindex server; use it as a context manager."""
 
     def __init__(
-        self, files: dict[str, int], *, prefix: str = "/drop/", tls: ssl.SSLContext | None = None
+        self,
+        files: dict[str, int | str],
+        *,
+        prefix: str = "/drop/",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.prefix = prefix
         self.scheme = "https" if tls is not None else "http"
@@ -191,9 +196,9 @@ class AutoindexServer:
                 found.add(path.rstrip("/"))
         return found
 
-    def items(self, folder: str) -> list[tuple[str, bool, int, datetime]]:
+    def items(self, folder: str) -> list[tuple[str, bool, int | str, datetime]]:
         prefix = folder + "/" if folder else ""
-        found: dict[str, tuple[str, bool, int, datetime]] = {}
+        found: dict[str, tuple[str, bool, int | str, datetime]] = {}
         for path, size in self.files.items():
             if not path.startswith(prefix) or path == prefix:
                 continue

@@ -33,6 +33,7 @@ never touched.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -52,7 +53,7 @@ from monitor.errors import ArchiveError, SourceError
 from monitor.sources import make_source
 from monitor.sources.local import GlobSet, Rules
 from monitor.store import Store
-from monitor.store.queries import held_snapshots, target_id
+from monitor.store.queries import held_snapshots, latest_snapshot, target_id
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ class Plan:
     #: Bytes of the listed sizes of ``fetch``, and what was left of ``quota`` before them.
     planned: int = 0
     room: int | None = None
+    #: The target's latest listing printed sizes rounded (``4.9K``).
+    rounded_sizes: bool = False
 
     def allowance(self, rules: ArchiveRules) -> Allowance:
         """What the files of ``fetch`` without a listed size may still take."""
@@ -142,13 +145,20 @@ def plan(pending: list[Pending], rules: ArchiveRules, used: int) -> Plan:
 
 
 def make_fetcher(
-    settings: Settings, target: TargetConfig, blobs: BlobStore, *, timing: Timing | None = None
+    settings: Settings,
+    target: TargetConfig,
+    blobs: BlobStore,
+    *,
+    timing: Timing | None = None,
+    rounded_sizes: bool = False,
 ) -> Fetcher:
-    """The fetcher of the target's kind; :class:`ArchiveError` when its settings are unusable."""
+    """The fetcher of the target's kind; :class:`ArchiveError` when its settings are unusable.
+    ``rounded_sizes``: the target's listing prints sizes rounded (``4.9K``)."""
     if isinstance(target, HttpTarget):
         try:
+            timeout = settings.archive.timeout.total_seconds()
             return HttpFetcher(
-                target, blobs, timeout=settings.archive.timeout.total_seconds(), timing=timing
+                target, blobs, timeout=timeout, timing=timing, rounded_sizes=rounded_sizes
             )
         except SourceError as exc:
             raise ArchiveError(f"{target.name}: cannot archive: {exc.message}") from exc
@@ -181,7 +191,8 @@ async def archive_target(
         await asyncio.to_thread(write_records, store, skipped)
         report.skipped += len(skipped)
     if chosen.fetch:
-        fetcher = make_fetcher(settings, target, blobs, timing=timing)
+        rounded = chosen.rounded_sizes
+        fetcher = make_fetcher(settings, target, blobs, timing=timing, rounded_sizes=rounded)
         allowance = chosen.allowance(target.archive)
         run = Run(store, target, tid, blobs, fetcher, clock, url_for, allowance)
         lock = None
@@ -210,7 +221,19 @@ def _plan(store: Store, target: TargetConfig, now: datetime) -> tuple[int, Plan]
             return tid, Plan([], [], 0, held=True)
         pending = pending_versions(conn, tid, now)
         used = archived_bytes(conn, tid) if target.archive.quota is not None else 0
-    return tid, plan(pending, target.archive, used)
+        latest = latest_snapshot(conn, tid, applied_only=True)
+    chosen = plan(pending, target.archive, used)
+    chosen.rounded_sizes = latest is not None and _rounds_sizes(latest.info)
+    return tid, chosen
+
+
+def _rounds_sizes(info: str | None) -> bool:
+    """Whether the crawl of a snapshot (its ``info``) saw sizes printed rounded."""
+    try:
+        facts = json.loads(info or "{}")
+    except ValueError:
+        return False
+    return isinstance(facts, dict) and bool(facts.get("rounded_sizes"))
 
 
 def _skipped(tid: int, item: Pending, url: str, now: datetime, reason: str) -> Record:

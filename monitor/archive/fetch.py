@@ -8,8 +8,9 @@ A fetch ends in a :class:`Fetched` whose ``status`` is
 - ``changed``: the body was not what the listing promised (another size, from the listing
   or from ``Content-Length``; a ``Last-Modified`` that says the file changed since; for a
   local file, another size or mtime, before or while it was read); nothing is kept. Where
-  the listing rounds sizes (``4.9K``), a body framed by ``Content-Length`` agrees with it
-  when the server could have printed its length so (:func:`differs`);
+  the target's listing rounds sizes (``4.9K``: its latest snapshot's crawl saw such sizes),
+  a body framed by ``Content-Length`` agrees with it when the server could have printed its
+  length so (:func:`differs`);
 - ``failed``: it could not be fetched (a status other than 200, a redirect, a connection
   cut, refused or timed out after the target's retries, a body cut short); nothing is kept.
 
@@ -231,10 +232,11 @@ def finished(fetched: Fetched, body: Body) -> Fetched:
 
 def differs(expected: int | None, got: int, *, rounded: bool = False) -> str | None:
     """Why ``got`` bytes are not the ``expected`` the listing showed, or None. ``rounded``:
-    ``got`` is framed by the server (a ``Content-Length``, then a body of that length), so a
-    listing that rounds sizes (lighttpd, Apache, nginx with exact sizes off) agrees when it
-    could have printed ``got`` as ``expected`` (``4.9K`` for 5,000 bytes); a body without a
-    length must match exactly (a cut one could round to the listed size too)."""
+    the target's listing rounds sizes (lighttpd, Apache, nginx with exact sizes off) and
+    ``got`` is framed by the server (a ``Content-Length``, then a body of that length): they
+    agree when the server could have printed ``got`` as ``expected`` (``4.9K`` for 5,000
+    bytes). A body without a length must match exactly (a cut one could round to the listed
+    size too), and so must any body where the listing prints bytes."""
     if expected is None or got == expected or (rounded and printed_as(got, expected)):
         return None
     return f"{size_text(got)} received, the listing showed {size_text(expected)}"
@@ -313,7 +315,10 @@ class HttpFetcher:
         timeout: float,
         timing: Timing | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rounded_sizes: bool = False,
     ) -> None:
+        """``rounded_sizes``: the target's listing prints sizes rounded (``4.9K``): a body
+        framed by the server agrees with one it could have printed so (:func:`differs`)."""
         from monitor.sources.http import client_options  # the crawl imports monitor.sources
 
         self.target = target
@@ -330,6 +335,7 @@ class HttpFetcher:
         self.clients = Clients(self.limits, options, self.stats)
         self.direct = Direct.of(target, options)
         self.transports: dict[int, ListingTransport] = {}
+        self.rounded_sizes = rounded_sizes
         #: Why the server wants no more downloads for now (a ``Retry-After`` beyond
         #: :data:`MAX_RETRY_AFTER`): the run starts no other file. None: go on.
         self.refused: str | None = None
@@ -433,7 +439,8 @@ class HttpFetcher:
             return fetched
         length = _first(headers, "content-length")
         promised = int(length) if length.isascii() and length.isdigit() else None
-        why = differs(wanted.size, promised, rounded=True) if promised is not None else None
+        rounded = self.rounded_sizes
+        why = differs(wanted.size, promised, rounded=rounded) if promised is not None else None
         modified = _first(headers, "last-modified")
         why = why or modified_since_listing(modified, wanted.mtime_ns)
         if why:
@@ -474,7 +481,7 @@ class HttpFetcher:
         except BaseException:
             body.discard()
             raise
-        framed = promised is not None and body.size == promised
+        framed = self.rounded_sizes and promised is not None and body.size == promised
         if fetched.error is None and (why := differs(wanted.size, body.size, rounded=framed)):
             fetched.status, fetched.error = "changed", why
         return finished(fetched, body)

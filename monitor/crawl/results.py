@@ -35,11 +35,16 @@ class CrawlStats:
     server: str | None = None
     tls_sha256: str | None = None
     formats: set[str] = field(default_factory=set)
+    #: Whether a page printed sizes rounded to a unit (``4.9K``): the archive then takes a
+    #: body of a length the server could have printed so (:func:`~monitor.archive.fetch.differs`).
+    rounded: bool = False
     peer_noted: bool = False
 
     def info(self) -> dict[str, str | int]:
         info: dict[str, str | int] = {"requests": self.requests, "bytes": self.bytes}
         info["format"] = ",".join(sorted(self.formats))
+        if self.rounded:
+            info["rounded_sizes"] = 1
         for key in ("ip", "server", "tls_sha256"):
             value = getattr(self, key)
             if value is not None:

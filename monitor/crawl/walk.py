@@ -220,6 +220,8 @@ class Walk:
         """Add a listed folder's items; queue its subfolders."""
         self.folders += 1
         self.stats.formats.add(page.format)
+        if not self.stats.rounded:
+            self.stats.rounded = not all(item.size_exact for item in page.items)
         folder.url, folder.base = url, key
         prefix = folder.path + "/" if folder.path else ""
         names: set[str] = set()

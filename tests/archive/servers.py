@@ -47,8 +47,9 @@ class FileServer(AutoindexServer):
         self.last_modified_of: dict[str, str] = {}
         self.httpd.RequestHandlerClass = _FileHandler
 
-    def set(self, path: str, body: bytes, *, listed: int | None = None) -> None:
-        """Serve ``body`` at ``path``, listed with its size (or ``listed``)."""
+    def set(self, path: str, body: bytes, *, listed: int | str | None = None) -> None:
+        """Serve ``body`` at ``path``, listed with its size (or ``listed``: a size, or the
+        text to print for it)."""
         self.bodies[path] = body
         self.files[path] = len(body) if listed is None else listed
 

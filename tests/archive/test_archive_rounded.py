@@ -108,12 +108,12 @@ def test_a_rounding_listing_is_archived_whole(
 def test_a_body_without_a_length_must_match_the_listing_exactly(
     store: Store, tmp_path: Path, clock: Clock
 ) -> None:
-    """A cut body has no framing to prove it whole: 5,000 bytes where 5,018 (``4.9K``) are
-    listed could be a cut 5,018-byte file, so it is not stored."""
-    with FileServer({"a.bin": b"1" * 5000}) as server:
-        server.set("a.bin", b"1" * 5000, listed=5018)
-        server.set("b.bin", b"2" * 5000, listed=5018)
-        body = b"1" * 5000
+    """A cut body has no framing to prove it whole: 20,000 bytes where nginx lists ``20K``
+    (20,480) could be a cut 20,480-byte file, so it is not stored."""
+    with FileServer({}) as server:
+        body = b"1" * 20000
+        server.set("a.bin", body, listed="20K")
+        server.set("b.bin", b"2" * 20000, listed="20K")
         server.faults[server.file_url_path("a.bin")] = Fault(
             200, body=body, close_delimited=True, cut=len(body)
         )
@@ -123,9 +123,28 @@ def test_a_body_without_a_length_must_match_the_listing_exactly(
         _, report = poll_and_archive(store, settings, clock)
     rows = {c.path: c for c in captures(store)}
     assert rows["a.bin"].status == "changed" and rows["a.bin"].sha256 is None
-    assert "5000 bytes received" in (rows["a.bin"].error or "")
+    assert rows["a.bin"].expected_size == 20480
+    assert "20000 bytes received" in (rows["a.bin"].error or "")
     assert rows["b.bin"].status == "complete"  # its Content-Length frames it
     assert (report.archived, report.failed) == (1, 1)
+
+
+def test_an_exact_listing_stays_exact(store: Store, tmp_path: Path, clock: Clock) -> None:
+    """Where the listing prints bytes, a body of another length is another file, even one a
+    rounding listing could have shown so (5,018 is ``4.9K``, 1 MiB is ``1M``)."""
+    with FileServer({}) as server:
+        server.set("a.bin", b"1" * 5000, listed=5018)
+        server.set("b.bin", b"2" * 600 * 1024, listed=1024 * 1024)
+        server.set("c.bin", b"3" * 700)
+        settings = archive_settings(tmp_path, {"name": "web", "kind": "http", "url": server.url})
+        _, report = poll_and_archive(store, settings, clock)
+    rows = {c.path: c for c in captures(store)}
+    assert {p: c.status for p, c in rows.items()} == {
+        "a.bin": "changed",
+        "b.bin": "changed",
+        "c.bin": "complete",
+    }
+    assert (report.archived, report.failed) == (1, 2)
 
 
 @pytest.mark.parametrize(
@@ -139,10 +158,10 @@ def test_no_server_rounds_a_size_up_to_a_whole_unit(size: int, text: str) -> Non
 
 def test_a_tiny_body_is_not_a_listed_mebibyte(store: Store, tmp_path: Path, clock: Clock) -> None:
     """A file replaced since the listing (or a short page served with 200) is framed by its
-    Content-Length too: 10 bytes where a mebibyte is listed were never printed so."""
+    Content-Length too: 10 bytes where a rounding listing shows ``1M`` were never printed so."""
     with FileServer({}) as server:
-        server.set("big.bin", b"x" * 10, listed=1024 * 1024)
-        server.set("kib.bin", b"y", listed=1024)
+        server.set("big.bin", b"x" * 10, listed="1M")
+        server.set("kib.bin", b"y", listed="1K")
         settings = archive_settings(tmp_path, {"name": "web", "kind": "http", "url": server.url})
         _, report = poll_and_archive(store, settings, clock)
     rows = {c.path: c for c in captures(store)}

@@ -75,6 +75,8 @@ class ListedItem:
     size: int | None = None
     mtime_ns: int | None = None
     etag: str | None = None
+    #: False when the page printed the size rounded to a unit (``4.9K``).
+    size_exact: bool = True
 
 
 @dataclass(slots=True)

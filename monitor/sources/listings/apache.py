@@ -120,6 +120,7 @@ def _item(href: str | None, page: PageInput, size: str, date: str) -> ListedItem
         page,
         or_none(parse_size, size) if size else None,
         or_none(time_of, date, page.zone) if date else None,
+        size_text=size,
     )
 
 

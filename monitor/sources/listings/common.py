@@ -119,18 +119,24 @@ def item_for(
     mtime_ns: int | None = None,
     *,
     is_dir: bool | None = None,
+    size_text: str | None = None,
 ) -> ListedItem | None:
     """The item an href names (via :func:`child_name`), or None when it is not an entry.
 
     ``is_dir`` overrides the trailing-slash rule when the format says so; directories never
-    carry a size.
+    carry a size. ``size_text``: the size as printed, to tell a rounded one
+    (:func:`is_rounded`).
     """
     found = child_name(href or "", page.url)
     if found is None:
         return None
     name, slash = found
     directory = slash if is_dir is None else is_dir
-    return ListedItem(name, directory, None if directory else size, mtime_ns)
+    if directory:
+        return ListedItem(name, True, None, mtime_ns)
+    if size_text is None or size_text[-1:].isdigit() or not is_rounded(size_text):
+        return ListedItem(name, False, size, mtime_ns)  # bytes (the common case, kept quick)
+    return ListedItem(name, False, size, mtime_ns, size_exact=False)
 
 
 def plain_name(name: object) -> str | None:
@@ -191,6 +197,15 @@ def parse_size(text: str, *, binary_b: bool = False) -> int | None:
     except InvalidOperation as exc:
         raise ValueError(f"not a size: {text!r}") from exc
     return int(value.to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def is_rounded(text: str) -> bool:
+    """Whether a size as printed was rounded to a unit (``4.9K``, ``12 KiB``; not ``1234``)."""
+    if text[-1:].isdigit():  # bytes, the common case: no pattern to match
+        return False
+    found = _SIZE.match(text.replace("\xa0", " ").strip())
+    prefix = found.group("unit")[:1].upper() if found is not None else ""
+    return bool(prefix) and prefix in _POWERS
 
 
 #: How servers round a size to a unit: lighttpd prints one decimal, its tenths cut down (and a

@@ -50,12 +50,14 @@ def parse(page: PageInput) -> Page | None:
         if anchor is None:
             continue
         size, when = cells.get("s"), cells.get("m")
+        printed = size.text() if size is not None else None
         items.append(
             item_for(
                 anchor.attributes.get("href"),
                 page,
-                or_none(parse_size, size.text()) if size is not None else None,
+                or_none(parse_size, printed) if printed is not None else None,
                 or_none(time_of, when.text(), page.zone) if when is not None else None,
+                size_text=printed,
             )
         )
     return Page("lighttpd", unique(items))

@@ -110,7 +110,7 @@ def parse_html_exact(page: PageInput, text: str | None = None) -> Page | None:
             return None
         at = line.end()
         href, when, size = line.groups()
-        items.append(item_for(href, page, _exact_size(size), times.of(when)))
+        items.append(item_for(href, page, _exact_size(size), times.of(when), size_text=size))
     return Page("nginx", unique(items))
 
 
@@ -127,7 +127,9 @@ def parse_html_tree(page: PageInput, text: str | None = None) -> Page | None:
         return None
     times = _Times(_offset(page))
     items = (
-        item_for(_href(a), page, _size(line["size"]), times.of(line["when"]))
+        item_for(
+            _href(a), page, _size(line["size"]), times.of(line["when"]), size_text=line["size"]
+        )
         for a, line in found[0]
     )
     return Page("nginx", unique(items))
