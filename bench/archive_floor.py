@@ -40,12 +40,13 @@ import argparse
 import asyncio
 import hashlib
 import json
+import mmap
 import os
 import resource
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -106,7 +107,10 @@ class _Reader(asyncio.Protocol):
             waiter.set_result(body)
 
 
-async def _fetch_all(host: str, port: int, paths: list[str], keep: list[bytes]) -> None:
+async def _fetch_all(
+    host: str, port: int, paths: list[str], take: Callable[[bytes], object], connections: int
+) -> None:
+    """GET each of ``paths`` over ``connections`` kept-alive connections; each body to ``take``."""
     loop = asyncio.get_running_loop()
     todo = list(reversed(paths))
 
@@ -117,10 +121,36 @@ async def _fetch_all(host: str, port: int, paths: list[str], keep: list[bytes]) 
             reader.waiter = loop.create_future()
             transport.write(b"GET /%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path.encode(), b"bench"))
             reader.check()
-            keep.append(await reader.waiter)
+            take(await reader.waiter)
         transport.close()
 
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(worker() for _ in range(connections)))
+
+
+class _BareStore:
+    """The system calls of a durable content-addressed store and nothing else: create
+    (``O_DIRECT``) in a staging folder, write from an aligned buffer, cut to size, close,
+    rename into ``ab/<sha256>``. Made durable by the caller (one ``sync``)."""
+
+    def __init__(self, root: Path) -> None:
+        (root / "tmp").mkdir(parents=True)
+        self.root = str(root)
+        self.buffer = mmap.mmap(-1, 1 << 20)
+        self.flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_DIRECT", 0)
+        self.made: set[str] = set()
+
+    def put(self, sha: str, body: bytes) -> None:
+        size = len(body)
+        self.buffer[:size] = body
+        temp = f"{self.root}/tmp/{sha}"
+        fd = os.open(temp, self.flags, 0o440)
+        os.write(fd, memoryview(self.buffer)[: (size + 4095) & ~4095])
+        os.ftruncate(fd, size)
+        os.close(fd)
+        if sha[:2] not in self.made:
+            os.makedirs(f"{self.root}/{sha[:2]}", exist_ok=True)
+            self.made.add(sha[:2])
+        os.rename(temp, f"{self.root}/{sha[:2]}/{sha}")
 
 
 def child(base: str, paths_file: Path, store_dir: Path) -> dict[str, float]:
@@ -133,7 +163,7 @@ def child(base: str, paths_file: Path, store_dir: Path) -> dict[str, float]:
     paths = paths_file.read_text().split()
     bodies: list[bytes] = []
     c0, t0 = _cpu(), time.perf_counter()
-    asyncio.run(_fetch_all(host, int(port), paths, bodies))
+    asyncio.run(_fetch_all(host, int(port), paths, bodies.append, CONCURRENCY))
     c1, t1 = _cpu(), time.perf_counter()
     hashes = [hashlib.sha256(body).hexdigest() for body in bodies]
     c2, t2 = _cpu(), time.perf_counter()
@@ -158,73 +188,26 @@ def child(base: str, paths_file: Path, store_dir: Path) -> dict[str, float]:
 
 
 def bare_store(root: Path, hashes: list[str], bodies: list[bytes]) -> None:
-    """The system calls of a durable content-addressed store and nothing else, one thread:
-    create (``O_DIRECT``) in a staging folder, write from an aligned buffer, cut to size,
-    close, rename into ``ab/<sha256>``; one ``syncfs`` at the end."""
-    import mmap
-
-    (root / "tmp").mkdir(parents=True)
-    buffer = mmap.mmap(-1, 1 << 20)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_DIRECT", 0)
-    made: set[str] = set()
+    """:class:`_BareStore` taking the bodies one after the other, one thread; one ``sync``."""
+    store = _BareStore(root)
     for sha, body in zip(hashes, bodies, strict=True):
-        size = len(body)
-        buffer[:size] = body
-        temp = f"{root}/tmp/{sha}"
-        fd = os.open(temp, flags, 0o440)
-        os.write(fd, memoryview(buffer)[: (size + 4095) & ~4095])
-        os.ftruncate(fd, size)
-        os.close(fd)
-        if sha[:2] not in made:
-            os.makedirs(f"{root}/{sha[:2]}", exist_ok=True)
-            made.add(sha[:2])
-        os.rename(temp, f"{root}/{sha[:2]}/{sha}")
+        store.put(sha, body)
     os.sync()
-
-
-async def _lane(host: str, port: int, paths: list[str], root: str, connections: int) -> None:
-    """Fetch, hash and store each body as it comes (:func:`bare_store`'s calls), one loop."""
-    import mmap
-
-    loop = asyncio.get_running_loop()
-    todo = list(reversed(paths))
-    buffer = mmap.mmap(-1, 1 << 20)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_DIRECT", 0)
-    made: set[str] = set()
-
-    async def worker() -> None:
-        transport, reader = await loop.create_connection(_Reader, host, port)
-        while todo:
-            path = todo.pop()
-            reader.waiter = loop.create_future()
-            transport.write(b"GET /%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path.encode(), b"bench"))
-            reader.check()
-            body = await reader.waiter
-            sha, size = hashlib.sha256(body).hexdigest(), len(body)
-            buffer[:size] = body
-            temp = f"{root}/tmp/{sha}"
-            fd = os.open(temp, flags, 0o440)
-            os.write(fd, memoryview(buffer)[: (size + 4095) & ~4095])
-            os.ftruncate(fd, size)
-            os.close(fd)
-            if sha[:2] not in made:
-                os.makedirs(f"{root}/{sha[:2]}", exist_ok=True)
-                made.add(sha[:2])
-            os.rename(temp, f"{root}/{sha[:2]}/{sha}")
-        transport.close()
-
-    await asyncio.gather(*(worker() for _ in range(connections)))
 
 
 def lane(base: str, paths_file: Path, root: Path, connections: int) -> dict[str, float]:
     """One lane of :func:`lanes` in this (fresh) interpreter, started by a line on stdin."""
     host, port = base.split("//")[1].rstrip("/").split(":")
     paths = paths_file.read_text().split()
-    (root / "tmp").mkdir(parents=True)
+    store = _BareStore(root)
+
+    def keep(body: bytes) -> None:  # hashed and stored as it comes, on the loop
+        store.put(hashlib.sha256(body).hexdigest(), body)
+
     print("ready", flush=True)
     sys.stdin.readline()
     c0, t0 = _cpu(), time.perf_counter()
-    asyncio.run(_lane(host, int(port), paths, str(root), connections))
+    asyncio.run(_fetch_all(host, int(port), paths, keep, connections))
     return {"start": t0, "end": time.perf_counter(), "cpu": _cpu() - c0}
 
 

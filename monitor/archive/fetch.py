@@ -457,7 +457,7 @@ class HttpFetcher:
         wanted = fetched.wanted
         body = body_for(self.store, wanted, promised)
         big = promised is not None and promised > SPILL_BYTES
-        cap = wanted.cap(promised)[0]
+        cap = body.cap
         whole = not big and promised is not None and (cap is None or promised <= cap)
         try:
             raw = raw_body(response) if big else None

@@ -179,8 +179,8 @@ class LocalFetcher:
     def _ended(self, fetched: Fetched, body: Body, fd: int) -> Fetched:
         """``fetched`` once its body was read: ``changed`` if the file is not as listed now."""
         if fetched.error is None:
-            why = differs(fetched.wanted.size, body.size)
-            if why := why or self._changed(os.fstat(fd), fetched.wanted):
+            wanted = fetched.wanted
+            if why := differs(wanted.size, body.size) or self._changed(os.fstat(fd), wanted):
                 fetched.status, fetched.error = "changed", why
         return finished(fetched, body)
 
@@ -196,7 +196,7 @@ class LocalFetcher:
 @contextmanager
 def _reading(fetched: Fetched, body: Body) -> Iterator[None]:
     """Reading ``body``: the whole of it, finished; more than its cap or a read refused, the
-    try's status and error; anything else drops the body and goes on."""
+    try's status and error; anything else drops the body and is raised."""
     try:
         yield
         body.finish()
